@@ -1,0 +1,1 @@
+"""Framework backends, one folder each; each registers through the polyformer entry-point group."""

@@ -1,0 +1,1 @@
+"""Framework-agnostic core: never imports torch, tensorflow, keras, jax or flax."""

@@ -1,0 +1,1 @@
+"""Built-in architectures, one folder each; each registers through the polyformer entry-point group."""
