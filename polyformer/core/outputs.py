@@ -1,0 +1,110 @@
+"""Model outputs, the same classes in every framework.
+
+An output reads by attribute (``out.logits``), by key (``out["logits"]``) and by
+index (``out[0]``). Fields left as None are absent from keys and indices, so
+``out[0]`` is the loss when labels were given and the logits otherwise, as in
+``transformers``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = [
+    "ModelOutput",
+    "BaseModelOutput",
+    "BaseModelOutputWithPooling",
+    "MaskedLMOutput",
+    "SequenceClassifierOutput",
+    "TokenClassifierOutput",
+    "QuestionAnsweringModelOutput",
+    "MultipleChoiceModelOutput",
+]
+
+
+class ModelOutput(OrderedDict):
+    """Base of every output dataclass: an ordered dict of the fields that are not None."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                super().__setitem__(field.name, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return super().__getitem__(key)
+        return self.to_tuple()[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dataclass_fields__ and value is not None:
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __reduce__(self):
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
+
+    def to_tuple(self) -> tuple:
+        return tuple(self[k] for k in self.keys())
+
+
+@dataclass(repr=False, eq=False)
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: Any = None
+    pooler_output: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class MaskedLMOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class SequenceClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class TokenClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Any = None
+    start_logits: Any = None
+    end_logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class MultipleChoiceModelOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
