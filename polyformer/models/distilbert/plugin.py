@@ -27,6 +27,8 @@ def register_architectures(register):
             tokenizer_fast=f"{_PKG}.tokenization_fast:DistilBertTokenizerFast",
             models={
                 "torch": _heads("modeling_torch", ""),
+                "keras": _heads("modeling_keras", "TF"),
+                "flax": _heads("modeling_flax", "Flax"),
             },
         )
     )

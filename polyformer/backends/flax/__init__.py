@@ -1,0 +1,1 @@
+"""The Flax (flax.linen on JAX) backend."""

@@ -1,0 +1,19 @@
+"""Registers the Flax (JAX) backend through the ``polyformer`` entry-point group."""
+
+from ...core.hookspecs import hookimpl
+from ...core.registry import Backend
+
+
+@hookimpl
+def register_backends(register):
+    register(
+        Backend(
+            name="flax",
+            requires=("jax", "flax"),
+            tensor_type="jax",
+            to_tensor="polyformer.backends.flax.tensors:to_tensor",
+            extra="flax",
+            class_prefix="Flax",
+            priority=30,
+        )
+    )
