@@ -1,0 +1,227 @@
+"""The ``polyformer`` command: ``demo``, ``inspect PATH``, ``plugins``.
+
+Each sub-command is a small function; argparse only wires them up. Errors a user
+can cause (a missing folder, a bad file) print one line naming the problem and exit
+with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+# ---- plugins -------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .core.plugins import get_registry
+
+    registry = get_registry()
+    print("Plugins:")
+    for info in sorted(registry.plugins.values(), key=lambda i: i.name):
+        where = f"{info.distribution} {info.version}".strip() or "in-process"
+        provides = ", ".join(
+            [f"backend {b}" for b in info.backends] + [f"architecture {a}" for a in info.architectures]
+        ) or "-"
+        print(f"  {info.name:<16} {where:<24} {info.status:<9} {provides}")
+        for error in info.errors:
+            print(f"      ! {error}")
+    print("\nBackends (framework: installed, return_tensors, extra):")
+    for backend in registry.frameworks_by_priority():
+        state = "installed" if backend.is_available() else "not installed"
+        print(f"  {backend.name:<8} {state:<14} return_tensors={backend.tensor_type!r:<6} pip install 'polyformer[{backend.extra}]'")
+    print("\nArchitectures:")
+    for model_type, arch in sorted(registry.architectures.items()):
+        print(f"  {model_type}  (plugin {arch.plugin})")
+        print(f"    config:     {arch.config.rpartition(':')[2]}")
+        tokenizers = [p.rpartition(":")[2] for p in (arch.tokenizer, arch.tokenizer_fast) if p]
+        if tokenizers:
+            print(f"    tokenizers: {', '.join(tokenizers)}")
+        for framework, heads in sorted(arch.models.items()):
+            print(f"    {framework + ':':<11} {', '.join(heads)}")
+    return 0
+
+
+# ---- inspect -------------------------------------------------------------------
+def _human(n: float, unit: str = "") -> str:
+    for suffix in ("", "K", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.1f}{suffix}{unit}" if suffix else f"{int(n)}{unit}"
+        n /= 1000
+    return f"{n:.1f}P{unit}"
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .core.checkpoint import find_weight_files, read_tensor_infos
+    from .core.configuration import CONFIG_NAME, read_json_dict
+    from .core.hub import resolve_folder
+
+    folder = resolve_folder(args.path)
+    print(f"Checkpoint: {folder}")
+    config_path = folder / CONFIG_NAME
+    if config_path.is_file():
+        config = read_json_dict(config_path)
+        print(f"  model_type:    {config.get('model_type', '?')}")
+        print(f"  architectures: {', '.join(config.get('architectures') or []) or '-'}")
+        for key in ("vocab_size", "dim", "hidden_size", "n_layers", "num_hidden_layers", "n_heads", "num_attention_heads"):
+            if key in config:
+                print(f"  {key + ':':<15}{config[key]}")
+    else:
+        print("  (no config.json)")
+    try:
+        files = find_weight_files(folder)
+    except ValueError as exc:
+        print(f"  weights: {exc}")
+        files = []
+    infos = read_tensor_infos(files)
+    if infos:
+        n_params = 0
+        dtypes: dict[str, int] = {}
+        for info in infos.values():
+            count = 1
+            for dim in info.shape:
+                count *= dim
+            n_params += count
+            dtypes[info.dtype] = dtypes.get(info.dtype, 0) + 1
+        print(f"  parameters:    {n_params:,} ({_human(n_params)})")
+        print(f"  tensors:       {len(infos)} ({', '.join(f'{n} {d}' for d, n in sorted(dtypes.items()))})")
+        if args.tensors:
+            for name, info in sorted(infos.items()):
+                print(f"    {name:<64} {str(list(info.shape)):<18} {info.dtype}")
+    print("  files:")
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            print(f"    {path.name:<40} {_human(path.stat().st_size, 'B')}")
+    return 0
+
+
+# ---- demo ----------------------------------------------------------------------
+_DEMO_CORPUS = [
+    "A configuration holds the attributes of a model, such as the number of attention heads.",
+    "Every model shares the base class PreTrainedModel and a few common methods.",
+    "A tokenizer turns raw text into tensors; a fast tokenizer also maps tokens to characters.",
+    "Build your own transformer once, then run it in PyTorch, Keras or Flax.",
+    "Hidden states flow from the base model into a task head that makes the final output.",
+]
+
+
+def _train_demo_vocab(folder: Path) -> Path:
+    """Train a tiny WordPiece vocabulary on the demo text: the guide's "your own tokenizer"."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tokenizer.train_from_iterator(_DEMO_CORPUS, trainer=trainer)
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    path = folder / "my_vocab_file.txt"
+    path.write_text("".join(token + "\n" for token, _ in vocab), encoding="utf-8")
+    return path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import AutoModel, AutoTokenizer, DistilBertConfig, DistilBertTokenizerFast
+    from .core.auto import choose_framework
+
+    framework = choose_framework(args.framework)
+    out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="polyformer-demo-"))
+    out.mkdir(parents=True, exist_ok=True)
+
+    def step(title: str) -> None:
+        print(f"\n== {title}")
+
+    step("1. A custom configuration (DistilBertConfig with activation='relu', attention_dropout=0.4)")
+    vocab_file = _train_demo_vocab(out)
+    vocab_size = sum(1 for _ in vocab_file.open(encoding="utf-8"))
+    my_config = DistilBertConfig(activation="relu", attention_dropout=0.4, vocab_size=vocab_size,
+                                 dim=args.dim, hidden_dim=4 * args.dim, n_layers=args.layers, n_heads=args.heads)
+    print(my_config)
+
+    step(f"2. Save it and load it back from {out / 'config.json'}")
+    my_config.save_pretrained(save_directory=out)
+    reloaded = DistilBertConfig.from_pretrained(out / "config.json")
+    print(f"reloaded config equals the original: {reloaded == my_config}")
+
+    step(f"3. A model from the configuration ({framework}, random weights)")
+    model = AutoModel.from_config(reloaded, framework=framework)
+    print(f"{type(model).__name__}: {model.num_parameters():,} parameters")
+
+    step(f"4. A tokenizer from our own vocabulary ({vocab_file.name}, {vocab_size} tokens)")
+    tokenizer = DistilBertTokenizerFast(vocab_file=str(vocab_file))
+    text = ["Build your own transformer once.", "Run it in PyTorch, Keras or Flax!"]
+    backend_tensor = {"torch": "pt", "keras": "tf", "flax": "jax"}.get(framework, "np")
+    batch = tokenizer(text, padding=True, return_tensors=backend_tensor)
+    print("tokens:", tokenizer.convert_ids_to_tokens(np.asarray(batch["input_ids"])[0].tolist()))
+    print("input_ids shape:", tuple(np.asarray(batch["input_ids"]).shape))
+
+    step("5. Run the model")
+    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    hidden = np.asarray(_to_numpy(outputs.last_hidden_state))
+    print(f"last_hidden_state: shape {hidden.shape}, mean {hidden.mean():+.4f}, std {hidden.std():.4f}")
+
+    step(f"6. Save a checkpoint to {out} and load it back with AutoModel / AutoTokenizer")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    again = AutoModel.from_pretrained(out, framework=framework)
+    tokenizer_again = AutoTokenizer.from_pretrained(out)
+    batch_again = tokenizer_again(text, padding=True, return_tensors=backend_tensor)
+    hidden_again = np.asarray(_to_numpy(again(input_ids=batch_again["input_ids"],
+                                              attention_mask=batch_again["attention_mask"]).last_hidden_state))
+    print(f"max abs difference after the round trip: {float(np.abs(hidden - hidden_again).max()):.2e}")
+    print("files:", ", ".join(sorted(p.name for p in out.iterdir() if p.is_file())))
+    print(f"\nDone. Inspect the checkpoint with: polyformer inspect {out}")
+    return 0
+
+
+def _to_numpy(tensor):
+    if hasattr(tensor, "detach"):
+        return tensor.detach().cpu().numpy()
+    if hasattr(tensor, "numpy"):
+        return tensor.numpy()
+    return tensor
+
+
+# ---- wiring --------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="polyformer", description="Transformer architectures in PyTorch, Keras and Flax.")
+    parser.add_argument("--version", action="version", version=f"polyformer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="walk the custom-architecture guide end to end")
+    demo.add_argument("--framework", help="torch, keras or flax (default: $POLYFORMER_FRAMEWORK or the first installed)")
+    demo.add_argument("--output", help="folder to write the config, vocabulary and checkpoint to (default: a temp folder)")
+    demo.add_argument("--dim", type=int, default=768, help="hidden size (default 768, as in the guide)")
+    demo.add_argument("--layers", type=int, default=6, help="number of layers (default 6)")
+    demo.add_argument("--heads", type=int, default=12, help="attention heads (default 12)")
+    demo.set_defaults(func=cmd_demo)
+
+    inspect = sub.add_parser("inspect", help="summarise a checkpoint folder")
+    inspect.add_argument("path", help="a checkpoint folder or cached hub id")
+    inspect.add_argument("--tensors", action="store_true", help="list every tensor")
+    inspect.set_defaults(func=cmd_inspect)
+
+    plugins = sub.add_parser("plugins", help="list plugins, backends and architectures")
+    plugins.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, NotADirectoryError, ValueError, ImportError, TypeError) as exc:
+        print(f"polyformer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Auto classes: pick the right config, tokenizer or model class from what plugins registered.
+
+Nothing here knows any architecture: ``config.json``'s ``model_type`` (or the
+``tokenizer_class`` of ``tokenizer_config.json``) is looked up in the registry, and
+the model class is chosen by task and framework. The framework is, in order: the
+``framework=`` argument, the ``POLYFORMER_FRAMEWORK`` environment variable, or the
+first installed backend by priority (torch, keras, flax).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
+from .hub import resolve_file
+from .plugins import get_registry
+from .registry import Architecture, import_object
+
+__all__ = [
+    "choose_framework",
+    "AutoConfig",
+    "AutoTokenizer",
+    "AutoModel",
+    "AutoModelForMaskedLM",
+    "AutoModelForSequenceClassification",
+    "AutoModelForTokenClassification",
+    "AutoModelForQuestionAnswering",
+    "AutoModelForMultipleChoice",
+]
+
+# Other spellings users reach for.
+_FRAMEWORK_ALIASES = {"pt": "torch", "pytorch": "torch", "tf": "keras", "tensorflow": "keras", "jax": "flax"}
+FRAMEWORK_ENV = "POLYFORMER_FRAMEWORK"
+
+
+def choose_framework(framework: str | None = None) -> str:
+    """The framework to build models in; raises with the extra to install when it is missing."""
+    registry = get_registry()
+    source = "framework"
+    if framework is None and os.environ.get(FRAMEWORK_ENV):
+        framework, source = os.environ[FRAMEWORK_ENV], f"${FRAMEWORK_ENV}"
+    if framework is None:
+        for backend in registry.frameworks_by_priority():
+            if backend.is_available():
+                return backend.name
+        extras = ", ".join(f"polyformer[{b.extra or b.name}]" for b in registry.frameworks_by_priority())
+        raise ImportError(f"No framework is installed for polyformer models: install one of {extras or 'a backend plugin'}")
+    if not isinstance(framework, str):
+        raise TypeError(f"{source} must be a string such as 'torch', 'keras' or 'flax', got {type(framework).__name__}")
+    name = _FRAMEWORK_ALIASES.get(framework.lower(), framework.lower())
+    if name not in registry.backends:
+        known = ", ".join(sorted(registry.backends)) or "none"
+        raise ValueError(f"{source}={framework!r} is not a known framework; expected one of: {known}")
+    backend = registry.backends[name]
+    if not backend.is_available():
+        raise ImportError(
+            f"{source}={framework!r}: the {name} framework is not installed "
+            f"(needs {', '.join(backend.requires)}). Install it with: pip install 'polyformer[{backend.extra or name}]'"
+        )
+    return name
+
+
+def _model_type_of(config_dict: dict[str, Any], where: Any) -> str:
+    model_type = config_dict.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise ValueError(f"{where}: config.json has no 'model_type' key, so the architecture cannot be chosen")
+    return model_type
+
+
+class AutoConfig:
+    """``AutoConfig.from_pretrained(path)`` -> the architecture's config class, from ``model_type``."""
+
+    def __init__(self) -> None:
+        raise OSError("AutoConfig is built with AutoConfig.from_pretrained(...) or AutoConfig.for_model(...)")
+
+    @staticmethod
+    def config_class(model_type: str) -> type[PretrainedConfig]:
+        return import_object(get_registry().architecture(model_type).config)
+
+    @classmethod
+    def for_model(cls, model_type: str, **kwargs: Any) -> PretrainedConfig:
+        return cls.config_class(model_type)(**kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision") if k in kwargs}
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
+        config_dict = read_json_dict(path)
+        config_class = cls.config_class(_model_type_of(config_dict, path))
+        return config_class.from_dict(config_dict, **kwargs)
+
+    @staticmethod
+    def register(model_type: str, config_class: type[PretrainedConfig], exist_ok: bool = False) -> None:
+        """Register a config class for ``model_type`` in-process (no packaging needed)."""
+        from .plugins import register
+
+        _register_class(model_type, "config", config_class, exist_ok, register)
+
+
+class AutoTokenizer:
+    """``AutoTokenizer.from_pretrained(path)``: the fast tokenizer by default, ``use_fast=False`` for slow."""
+
+    def __init__(self) -> None:
+        raise OSError("AutoTokenizer is built with AutoTokenizer.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, use_fast: bool = True, **kwargs: Any):
+        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+        registry = get_registry()
+        arch = None
+        tokenizer_class_name = None
+        tokenizer_config = resolve_file(pretrained_model_name_or_path, "tokenizer_config.json", required=False, **hub_kwargs)
+        if tokenizer_config is not None:
+            tokenizer_class_name = read_json_dict(tokenizer_config).get("tokenizer_class")
+        if isinstance(tokenizer_class_name, str) and tokenizer_class_name:
+            base = tokenizer_class_name[:-4] if tokenizer_class_name.endswith("Fast") else tokenizer_class_name
+            arch = next(
+                (a for a in registry.architectures.values()
+                 if base in {_short(a.tokenizer), _short(a.tokenizer_fast), _short(a.tokenizer_fast)[:-4]}),
+                None,
+            )
+        if arch is None:
+            config_path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
+            if config_path is None:
+                raise ValueError(
+                    f"Cannot tell which tokenizer '{pretrained_model_name_or_path}' needs: it has no "
+                    f"tokenizer_config.json naming a registered tokenizer_class, and no config.json with a model_type"
+                )
+            arch = registry.architecture(_model_type_of(read_json_dict(config_path), config_path))
+        path = arch.tokenizer_fast if (use_fast and arch.tokenizer_fast) else arch.tokenizer
+        if path is None:
+            raise ValueError(f"Architecture '{arch.model_type}' registers no tokenizer")
+        return import_object(path).from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+def _short(path: str | None) -> str:
+    if not path:
+        return ""
+    return path.rpartition(":")[2]
+
+
+class _AutoModel:
+    """Shared logic of the ``AutoModelFor...`` classes; ``task`` says which head."""
+
+    task = "base"
+
+    def __init__(self) -> None:
+        raise OSError(f"{type(self).__name__} is built with .from_pretrained(...) or .from_config(...)")
+
+    @classmethod
+    def model_class(cls, model_type: str, framework: str | None = None):
+        framework = choose_framework(framework)
+        arch: Architecture = get_registry().architecture(model_type)
+        path = arch.models.get(framework, {}).get(cls.task)
+        if path is None:
+            offered = sorted(f for f, heads in arch.models.items() if cls.task in heads)
+            raise ValueError(
+                f"Architecture '{model_type}' has no {cls.task} model for {framework}"
+                + (f"; it has one for: {', '.join(offered)}" if offered else "")
+            )
+        return import_object(path)
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, *, framework: str | None = None, **kwargs: Any):
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(f"from_config expects a PretrainedConfig, got {type(config).__name__}")
+        return cls.model_class(config.model_type, framework)(config, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, framework: str | None = None, **kwargs: Any):
+        config = kwargs.get("config")
+        if isinstance(config, PretrainedConfig):
+            model_type = config.model_type
+        else:
+            hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+            source = config if isinstance(config, (str, os.PathLike)) else pretrained_model_name_or_path
+            path = resolve_file(source, CONFIG_NAME, **hub_kwargs)
+            model_type = _model_type_of(read_json_dict(path), path)
+        return cls.model_class(model_type, framework).from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
+    def register(cls, config_class: type[PretrainedConfig], model_class: type, *, framework: str | None = None,
+                 exist_ok: bool = False) -> None:
+        """Register ``model_class`` as this task's model for ``config_class.model_type`` in-process."""
+        from .plugins import register
+
+        framework = framework or getattr(model_class, "framework", "") or "torch"
+        _register_class(config_class.model_type, ("model", framework, cls.task), model_class, exist_ok, register,
+                        config_class=config_class)
+
+
+def _register_class(model_type, slot, obj, exist_ok, register, config_class=None) -> None:
+    """Add one class to the registry by hand: the notebook path, same effect as a plugin hook."""
+    registry = get_registry()
+    path = f"{obj.__module__}:{obj.__qualname__}"
+    arch = registry.architectures.get(model_type)
+    if arch is None:
+        config_path = path if slot == "config" else f"{config_class.__module__}:{config_class.__qualname__}"
+        arch = Architecture(model_type=model_type, config=config_path)
+        register(arch)
+    elif slot == "config":
+        if arch.config != path and not exist_ok:
+            raise ValueError(f"model_type '{model_type}' already has config class {arch.config}")
+        arch.config = path
+    if slot != "config":
+        _, framework, task = slot
+        heads = arch.models.setdefault(framework, {})
+        if task in heads and heads[task] != path and not exist_ok:
+            raise ValueError(f"'{model_type}' already has a {task} model for {framework}: {heads[task]}")
+        heads[task] = path
+    registry.names[obj.__name__] = path
+
+
+class AutoModel(_AutoModel):
+    task = "base"
+
+
+class AutoModelForMaskedLM(_AutoModel):
+    task = "masked-lm"
+
+
+class AutoModelForSequenceClassification(_AutoModel):
+    task = "sequence-classification"
+
+
+class AutoModelForTokenClassification(_AutoModel):
+    task = "token-classification"
+
+
+class AutoModelForQuestionAnswering(_AutoModel):
+    task = "question-answering"
+
+
+class AutoModelForMultipleChoice(_AutoModel):
+    task = "multiple-choice"
