@@ -137,8 +137,7 @@ def _call_hook(pm: pluggy.PluginManager, hook_name: str, add, infos: dict[str, P
 
         def register(spec, _name=name, _info=info):
             try:
-                spec.plugin = _name
-                add(spec)
+                add(spec, _name)
             except RegistrationError as exc:
                 _info.status = "partial"
                 _report(_info, str(exc))
@@ -190,13 +189,12 @@ def reset_registry() -> None:
 
 
 def _add_manual(registry: Registry, plugin_name: str, spec) -> None:
-    spec.plugin = plugin_name
     info = registry.plugins.setdefault(plugin_name, PluginInfo(name=plugin_name, status="ok"))
     if isinstance(spec, Architecture):
-        registry.add_architecture(spec)
+        registry.add_architecture(spec, plugin_name)
         info.architectures.append(spec.model_type)
     elif isinstance(spec, Backend):
-        registry.add_backend(spec)
+        registry.add_backend(spec, plugin_name)
         info.backends.append(spec.name)
     else:
         raise TypeError(f"register() expected an Architecture or a Backend, got {type(spec).__name__}")

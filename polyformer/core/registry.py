@@ -140,10 +140,11 @@ class Registry:
         self.plugins: dict = {}  # plugin name -> core.plugins.PluginInfo
 
     # -- filling -----------------------------------------------------------------
-    def add_architecture(self, arch: Architecture) -> None:
+    def add_architecture(self, arch: Architecture, plugin: str = "") -> None:
         if not isinstance(arch, Architecture):
             raise RegistrationError(f"register_architectures expected an Architecture, got {type(arch).__name__}")
         arch.check()
+        arch.plugin = plugin or arch.plugin
         existing = self.architectures.get(arch.model_type)
         if existing is not None:
             raise RegistrationError(
@@ -157,10 +158,11 @@ class Registry:
         for path in arch.class_paths():
             self.names[_class_name(path)] = path
 
-    def add_backend(self, backend: Backend) -> None:
+    def add_backend(self, backend: Backend, plugin: str = "") -> None:
         if not isinstance(backend, Backend):
             raise RegistrationError(f"register_backends expected a Backend, got {type(backend).__name__}")
         backend.check()
+        backend.plugin = plugin or backend.plugin
         existing = self.backends.get(backend.name)
         if existing is not None:
             raise RegistrationError(

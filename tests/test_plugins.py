@@ -1,0 +1,151 @@
+"""The plugin host: entry points, isolation of broken plugins, strict mode, allow/deny lists."""
+
+import subprocess
+import sys
+import textwrap
+import types
+import warnings
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import polyformer
+from polyformer.core import plugins
+from polyformer.core.plugins import PluginError, PluginWarning, build_registry, make_plugin_manager
+from polyformer.core.registry import Architecture, Backend
+
+
+def _arch_plugin(model_type, config="polyformer.models.distilbert.configuration:DistilBertConfig"):
+    module = types.ModuleType(f"plugin_{model_type}")
+
+    @polyformer.hookimpl
+    def register_architectures(register):
+        register(Architecture(model_type=model_type, config=config))
+
+    module.register_architectures = register_architectures
+    return module
+
+
+def test_builtins_register_through_entry_points():
+    names = {ep.name: ep.value for ep in plugins._entry_points()}
+    assert names["torch"] == "polyformer.backends.torch.plugin"
+    assert names["distilbert"] == "polyformer.models.distilbert.plugin"
+    registry = polyformer.get_registry()
+    assert registry.plugins["distilbert"].status == "ok"
+    assert registry.architectures["distilbert"].plugin == "distilbert"
+    assert registry.backends["torch"].plugin == "torch"
+    assert registry.names["DistilBertModel"].endswith("modeling_torch:DistilBertModel")
+
+
+def test_in_process_plugin_manager_and_clash_is_reported():
+    pm, infos = make_plugin_manager(load_entrypoints=False)
+    pm.register(_arch_plugin("toy"), name="first")
+    pm.register(_arch_plugin("toy"), name="second")
+    with pytest.warns(PluginWarning, match="plugin '(first|second)'.*model_type 'toy' is already registered"):
+        registry = build_registry(pm, infos)
+    assert "toy" in registry.architectures
+    assert {infos["first"].status, infos["second"].status} == {"ok", "partial"}
+
+
+def test_raising_hook_spoils_only_its_plugin():
+    bad = types.ModuleType("bad")
+
+    @polyformer.hookimpl
+    def register_architectures(register):
+        raise RuntimeError("kaboom")
+
+    bad.register_architectures = register_architectures
+    pm, infos = make_plugin_manager(load_entrypoints=False)
+    pm.register(bad, name="bad")
+    pm.register(_arch_plugin("good"), name="good")
+    with pytest.warns(PluginWarning, match="plugin 'bad'.*RuntimeError: kaboom"):
+        registry = build_registry(pm, infos)
+    assert "good" in registry.architectures
+    assert infos["bad"].status == "failed" and infos["good"].status == "ok"
+
+
+def test_malformed_registration_is_rejected_with_the_plugin_name():
+    module = types.ModuleType("weird")
+
+    @polyformer.hookimpl
+    def register_backends(register):
+        register("not a backend")
+        register(Backend(name="toyfw", requires=("json",), tensor_type="toy", to_tensor="json:loads"))
+
+    module.register_backends = register_backends
+    pm, infos = make_plugin_manager(load_entrypoints=False)
+    pm.register(module, name="weird")
+    with pytest.warns(PluginWarning, match="plugin 'weird'.*expected a Backend"):
+        registry = build_registry(pm, infos)
+    assert "toyfw" in registry.backends and registry.backends["toyfw"].is_available()
+
+
+def test_broken_entry_point_is_reported_and_others_load(monkeypatch):
+    good = list(plugins._entry_points())
+    broken = EntryPoint(name="broken", value="polyformer_no_such_module.plugin", group="polyformer")
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [broken, *good])
+    with pytest.warns(PluginWarning, match="plugin 'broken'.*ModuleNotFoundError"):
+        pm, infos = make_plugin_manager()
+    registry = build_registry(pm, infos)
+    assert infos["broken"].status == "failed"
+    assert "distilbert" in registry.architectures
+
+
+def test_strict_mode_raises(monkeypatch):
+    broken = EntryPoint(name="broken", value="polyformer_no_such_module.plugin", group="polyformer")
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [broken])
+    monkeypatch.setenv("POLYFORMER_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="broken"):
+        make_plugin_manager()
+
+
+def test_allow_and_deny_lists(monkeypatch):
+    monkeypatch.setenv("POLYFORMER_DISABLE_PLUGINS", "distilbert")
+    pm, infos = make_plugin_manager()
+    registry = build_registry(pm, infos)
+    assert "distilbert" not in registry.architectures and infos["distilbert"].status == "disabled"
+    assert "torch" in registry.backends
+    monkeypatch.delenv("POLYFORMER_DISABLE_PLUGINS")
+    monkeypatch.setenv("POLYFORMER_PLUGINS", "distilbert")
+    pm, infos = make_plugin_manager()
+    registry = build_registry(pm, infos)
+    assert "distilbert" in registry.architectures and "torch" not in registry.backends
+
+
+def test_import_polyformer_is_light_and_lazy():
+    code = textwrap.dedent(
+        """
+        import sys
+        import polyformer
+        heavy = [m for m in ("torch", "tensorflow", "keras", "jax", "flax") if m in sys.modules]
+        assert not heavy, heavy
+        assert "polyformer.core.plugins" not in sys.modules  # no plugin scan at import
+        polyformer.DistilBertConfig
+        heavy = [m for m in ("torch", "tensorflow", "keras", "jax", "flax") if m in sys.modules]
+        assert not heavy, heavy
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_unknown_top_level_name():
+    with pytest.raises(AttributeError, match="NoSuchModel"):
+        polyformer.NoSuchModel  # noqa: B018
+
+
+def test_cli_plugins_lists_heads_per_framework():
+    result = subprocess.run([sys.executable, "-m", "polyformer", "plugins"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "distilbert" in result.stdout and "torch" in result.stdout
+    assert "question-answering" in result.stdout
+
+
+def test_no_warnings_from_builtins():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginWarning)
+        pm, infos = make_plugin_manager()
+        build_registry(pm, infos)
+    assert all(info.status == "ok" for info in infos.values())
