@@ -1,4 +1,4 @@
-"""The ``polyformer`` command: ``demo``, ``inspect PATH``, ``plugins``.
+"""The ``polyformer`` command: ``demo``, ``inspect PATH``, ``convert SRC DST``, ``plugins``.
 
 Each sub-command is a small function; argparse only wires them up. Errors a user
 can cause (a missing folder, a bad file) print one line naming the problem and exit
@@ -96,6 +96,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for path in sorted(folder.iterdir()):
         if path.is_file():
             print(f"    {path.name:<40} {_human(path.stat().st_size, 'B')}")
+    return 0
+
+
+# ---- convert -------------------------------------------------------------------
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .core.convert import convert_checkpoint, print_progress
+    from .core.hub import resolve_folder
+
+    source = resolve_folder(args.source)
+    written = convert_checkpoint(source, args.destination, dtype=args.dtype, max_shard_size=args.max_shard_size,
+                                 progress=None if args.quiet else print_progress)
+    print(f"wrote {len(written)} weight file(s) to {args.destination}")
+    if args.framework:
+        from .core.auto import AutoModel, choose_framework
+
+        framework = choose_framework(args.framework)
+        model = AutoModel.from_pretrained(args.destination, framework=framework)
+        print(f"checked: loads as {type(model).__name__} ({framework}), {model.num_parameters():,} parameters")
     return 0
 
 
@@ -208,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", help="a checkpoint folder or cached hub id")
     inspect.add_argument("--tensors", action="store_true", help="list every tensor")
     inspect.set_defaults(func=cmd_inspect)
+
+    convert = sub.add_parser("convert", help="re-shard or re-type a checkpoint, streaming tensor by tensor")
+    convert.add_argument("source", help="checkpoint folder (or cached hub id)")
+    convert.add_argument("destination", help="folder to write")
+    convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="cast floating-point tensors")
+    convert.add_argument("--max-shard-size", default="5GB", help="largest weight file, e.g. 500MB (default 5GB)")
+    convert.add_argument("--framework", help="after converting, load the result in this framework to check it")
+    convert.add_argument("--quiet", action="store_true", help="no progress bar")
+    convert.set_defaults(func=cmd_convert)
 
     plugins = sub.add_parser("plugins", help="list plugins, backends and architectures")
     plugins.set_defaults(func=cmd_plugins)

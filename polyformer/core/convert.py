@@ -1,0 +1,193 @@
+"""Re-shard and re-type a checkpoint, streaming tensor by tensor.
+
+The on-disk format is the same for every framework (canonical PyTorch names in
+safetensors), so converting a checkpoint "for" a framework is only re-sharding and,
+optionally, a dtype change. This module never holds more than one output shard plus
+one tensor in memory: tensors are read from the source files by byte range and
+written straight into the output shard, so peak memory stays near ``max_shard_size``
+whatever the size of the checkpoint. Without a dtype change, bytes are copied as they
+are (bit-exact, any dtype, bfloat16 included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .checkpoint import (
+    SAFE_WEIGHTS_INDEX_NAME,
+    SAFE_WEIGHTS_NAME,
+    CheckpointError,
+    TensorInfo,
+    find_weight_files,
+    parse_size,
+    read_tensor_infos,
+)
+from .configuration import CONFIG_NAME, read_json_dict
+from .io import atomic_path, atomic_write_text
+
+__all__ = ["convert_checkpoint", "DTYPE_CODES"]
+
+#: User-facing dtype names -> safetensors dtype codes.
+DTYPE_CODES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
+_FLOAT_CODES = {"F32", "F16", "BF16", "F64"}
+_WEIGHT_FILES = {SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME}
+
+
+def _numpy_dtype(code: str):
+    import numpy as np
+
+    if code == "BF16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise CheckpointError("converting to or from bfloat16 needs the ml_dtypes package (pip install ml_dtypes)") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype({"F32": "float32", "F16": "float16", "F64": "float64"}[code])
+
+
+def _read_bytes(info: TensorInfo, offsets: dict[str, tuple[int, int, int]]) -> bytes:
+    base, start, end = offsets[info.name]
+    with open(info.file, "rb") as handle:
+        handle.seek(base + start)
+        data = handle.read(end - start)
+    if len(data) != end - start:
+        raise CheckpointError(f"{info.file} is truncated while reading tensor '{info.name}'")
+    return data
+
+
+def _data_offsets(files: list[Path]) -> dict[str, tuple[int, int, int]]:
+    """Tensor name -> (data section start, begin, end) byte offsets in its file."""
+    offsets = {}
+    for path in files:
+        with open(path, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+        for name, meta in header.items():
+            if name != "__metadata__":
+                offsets[name] = (8 + header_len, *meta["data_offsets"])
+    return offsets
+
+
+def _cast(data: bytes, info: TensorInfo, code: str) -> bytes:
+    import numpy as np
+
+    array = np.frombuffer(data, dtype=_numpy_dtype(info.dtype)).reshape(info.shape)
+    return array.astype(_numpy_dtype(code)).tobytes()
+
+
+def _write_shard(path: Path, entries: list[tuple[str, str, tuple[int, ...], bytes]], metadata: dict[str, str]) -> None:
+    header: dict[str, object] = {"__metadata__": metadata}
+    offset = 0
+    for name, code, shape, data in entries:
+        header[name] = {"dtype": code, "shape": list(shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    header_bytes += b" " * (-len(header_bytes) % 8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(len(header_bytes).to_bytes(8, "little"))
+        handle.write(header_bytes)
+        for _, _, _, data in entries:
+            handle.write(data)
+
+
+def convert_checkpoint(
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    *,
+    dtype: str | None = None,
+    max_shard_size: int | str = "5GB",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Copy the checkpoint folder ``source`` to ``destination``, re-sharded and optionally re-typed.
+
+    ``dtype`` ("float32", "float16", "bfloat16") applies to floating-point tensors only;
+    other files of the folder (config, tokenizer) are copied, with the config's ``dtype``
+    updated. ``progress(done_bytes, total_bytes)`` is called after each tensor.
+    """
+    source, destination = Path(source), Path(destination)
+    if not source.is_dir():
+        raise FileNotFoundError(f"source '{source}' is not a checkpoint folder")
+    if destination.resolve() == source.resolve():
+        raise ValueError("destination must differ from source")
+    if destination.is_file():
+        raise NotADirectoryError(f"destination '{destination}' is a file; expected a folder")
+    if dtype is not None and dtype not in DTYPE_CODES:
+        raise ValueError(f"dtype {dtype!r} is not supported; expected one of {', '.join(DTYPE_CODES)}")
+    limit = parse_size(max_shard_size)
+    files = find_weight_files(source, use_safetensors=True)
+    infos = read_tensor_infos(files)
+    offsets = _data_offsets(files)
+    target_code = DTYPE_CODES[dtype] if dtype else None
+
+    def out_code(info: TensorInfo) -> str:
+        return target_code if target_code and info.dtype in _FLOAT_CODES else info.dtype
+
+    def out_size(info: TensorInfo) -> int:
+        return info.nbytes // max(1, _itemsize(info.dtype)) * _itemsize(out_code(info))
+
+    # Plan the shards from the headers, so their names (which carry the count) are known up front.
+    plan: list[list[TensorInfo]] = [[]]
+    current = 0
+    for info in infos.values():
+        size = out_size(info)
+        if plan[-1] and current + size > limit:
+            plan.append([])
+            current = 0
+        plan[-1].append(info)
+        current += size
+    names = [SAFE_WEIGHTS_NAME] if len(plan) == 1 else [
+        f"model-{i + 1:05d}-of-{len(plan):05d}.safetensors" for i in range(len(plan))]
+
+    destination.mkdir(parents=True, exist_ok=True)
+    total = sum(out_size(info) for info in infos.values())
+    done = 0
+    written = []
+    for shard, name in zip(plan, names):
+        entries = []
+        for info in shard:
+            data = _read_bytes(info, offsets)
+            code = out_code(info)
+            if code != info.dtype:
+                data = _cast(data, info, code)
+            entries.append((info.name, code, info.shape, data))
+            done += len(data)
+            if progress:
+                progress(done, total)
+        _write_shard(destination / name, entries, {"format": "pt"})
+        written.append(destination / name)
+        del entries
+    if len(plan) > 1:
+        weight_map = {info.name: name for shard, name in zip(plan, names) for info in shard}
+        atomic_write_text(destination / SAFE_WEIGHTS_INDEX_NAME, json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
+        written.append(destination / SAFE_WEIGHTS_INDEX_NAME)
+
+    for path in source.iterdir():
+        if path.is_file() and path.name not in _WEIGHT_FILES and not path.name.endswith(".safetensors") \
+                and path.suffix != ".bin":
+            shutil.copyfile(path, destination / path.name)
+    if dtype and (destination / CONFIG_NAME).is_file():
+        config = read_json_dict(destination / CONFIG_NAME)
+        config["dtype"] = dtype
+        config.pop("torch_dtype", None)
+        atomic_write_text(destination / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return written
+
+
+def _itemsize(code: str) -> int:
+    return {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}.get(code, 4)
+
+
+def print_progress(done: int, total: int) -> None:
+    """A one-line progress bar on stderr (no dependency)."""
+    width = 30
+    filled = int(width * done / total) if total else width
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 1e6:8.1f} / {total / 1e6:.1f} MB")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
