@@ -1,0 +1,398 @@
+"""Reusable PyTorch building blocks for encoder architectures.
+
+Every architecture plugin builds its modules from these pieces instead of copying
+them, so behaviour that must be identical everywhere (activation names, attention
+numerics, head pruning, embedding resizing, weight init) is written once:
+
+* :func:`get_activation`: every name in :data:`polyformer.core.configuration.ACTIVATIONS`;
+* :func:`attention`: scaled dot-product attention through
+  ``torch.nn.functional.scaled_dot_product_attention``, with an explicit softmax path
+  when the attention weights are asked for or a head mask is given (same numbers);
+* :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections whose
+  attribute names the architecture chooses, so tensor names match its checkpoints;
+* :class:`FeedForward`: two linears with an activation and dropout, optionally chunked;
+* :func:`sinusoidal_positions`: the fixed position table of "Attention is all you need";
+* :func:`prune_linear`, :func:`heads_to_keep`: really remove heads from linears;
+* :func:`resize_embedding`, :func:`resize_linear_out`: grow or shrink a vocabulary
+  keeping the old rows;
+* :func:`init_module`: the Hugging Face initialisation of Linear, Embedding, LayerNorm;
+* :func:`expand_attention_mask`, :func:`expand_head_mask`, :func:`call_layer`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...core.configuration import ACTIVATIONS
+
+__all__ = [
+    "get_activation",
+    "attention",
+    "expand_attention_mask",
+    "expand_head_mask",
+    "MultiHeadSelfAttention",
+    "FeedForward",
+    "sinusoidal_positions",
+    "heads_to_keep",
+    "prune_linear",
+    "resize_embedding",
+    "resize_linear_out",
+    "init_module",
+    "call_layer",
+]
+
+
+# ---- activations --------------------------------------------------------------------
+class Activation(nn.Module):
+    """A named element-wise activation (a module, so it prints in the model summary)."""
+
+    def __init__(self, name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.name = name
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    # "gelu_new", "gelu_fast" and "gelu_pytorch_tanh" are all the tanh approximation of
+    # GELU; PyTorch's fused kernel computes it to within float rounding of the formula.
+    return F.gelu(x, approximate="tanh")
+
+
+_ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_new": _gelu_tanh,
+    "gelu_fast": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "linear": lambda x: x,
+}
+assert set(_ACTIVATION_FUNCTIONS) == set(ACTIVATIONS), "every configurable activation needs a torch implementation"
+
+
+def get_activation(name: str) -> nn.Module:
+    """The activation module for a config's activation name (see ``ACTIVATIONS``)."""
+    try:
+        return Activation(name, _ACTIVATION_FUNCTIONS[name])
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}") from None
+
+
+# ---- masks ----------------------------------------------------------------------------
+def expand_attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """``(batch, seq)`` padding mask of 1 (attend) / 0 (padding) -> boolean ``(batch, 1, 1, seq)``.
+
+    Returns None when nothing is masked, which lets ``scaled_dot_product_attention``
+    pick its fastest kernel.
+    """
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() != 2:
+        raise ValueError(f"attention_mask must have shape (batch, sequence), got {tuple(attention_mask.shape)}")
+    mask = attention_mask.bool()
+    if bool(mask.all()):
+        return None
+    return mask[:, None, None, :]
+
+
+def expand_head_mask(head_mask: torch.Tensor | None, num_layers: int) -> list[torch.Tensor | None]:
+    """A head mask of shape ``(heads,)`` or ``(layers, heads)`` -> one ``(1, heads, 1, 1)`` mask per layer.
+
+    1.0 keeps a head, 0.0 silences it (its attention weights are multiplied by the value).
+    """
+    if head_mask is None:
+        return [None] * num_layers
+    if head_mask.dim() == 1:
+        head_mask = head_mask.unsqueeze(0).expand(num_layers, -1)
+    if head_mask.dim() != 2 or head_mask.shape[0] != num_layers:
+        raise ValueError(f"head_mask must have shape (heads,) or ({num_layers}, heads), got {tuple(head_mask.shape)}")
+    return [row[None, :, None, None] for row in head_mask]
+
+
+# ---- attention -------------------------------------------------------------------------
+def attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    dropout: float = 0.0,
+    head_mask: torch.Tensor | None = None,
+    output_attentions: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scaled dot-product attention over ``(batch, heads, seq, head_dim)`` tensors.
+
+    ``mask`` is boolean, True where a key may be attended (broadcast to
+    ``(batch, heads, q_len, k_len)``). Uses PyTorch's fused
+    ``scaled_dot_product_attention``; when the weights are asked for, or a head mask must
+    scale them, the same computation is done explicitly and the weights returned.
+    ``dropout`` is the probability to use now (0.0 at inference).
+    """
+    if not output_attentions and head_mask is None:
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
+        return context, None
+    scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(query.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    if dropout > 0.0:
+        weights = F.dropout(weights, p=dropout, training=True)
+    if head_mask is not None:
+        weights = weights * head_mask
+    return torch.matmul(weights, value), weights
+
+
+def heads_to_keep(heads: Iterable[int], n_heads: int, head_size: int, already_pruned: set[int]) -> tuple[set[int], torch.Tensor]:
+    """Which heads to remove now, and the indices of the feature columns that stay.
+
+    ``heads`` are numbered as in the original (unpruned) layer; ``already_pruned`` are
+    original numbers removed earlier, which shift the current positions of the others.
+    """
+    heads = set(heads) - already_pruned
+    mask = torch.ones(n_heads, head_size)
+    for head in heads:
+        position = head - sum(1 for h in already_pruned if h < head)
+        mask[position] = 0
+    index = torch.arange(n_heads * head_size)[mask.view(-1).eq(1)]
+    return heads, index
+
+
+def prune_linear(layer: nn.Linear, index: torch.Tensor, dim: int = 0) -> nn.Linear:
+    """A new Linear keeping only ``index`` along ``dim`` (0: output rows, 1: input columns)."""
+    index = index.to(layer.weight.device)
+    weight = layer.weight.index_select(dim, index).detach().clone()
+    bias = None
+    if layer.bias is not None:
+        bias = (layer.bias[index] if dim == 0 else layer.bias).detach().clone()
+    out_features, in_features = weight.shape
+    new = nn.Linear(in_features, out_features, bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    new.weight = nn.Parameter(weight, requires_grad=layer.weight.requires_grad)
+    if bias is not None:
+        new.bias = nn.Parameter(bias, requires_grad=layer.bias.requires_grad)
+    return new
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention whose projection names follow the architecture's checkpoints.
+
+    ``names`` gives the attribute names of the query, key and value linears, and
+    ``out_name`` that of the output linear (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``,
+    ``out_lin``). With ``out_name=None`` no output linear is made: the caller owns it
+    (BERT keeps it in a separate ``output.dense``) and must prune its input columns with
+    the index :meth:`prune_heads` returns.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        *,
+        names: tuple[str, str, str] = ("query", "key", "value"),
+        out_name: str | None = None,
+    ) -> None:
+        super().__init__()
+        if dim % n_heads:
+            raise ValueError(f"dim={dim} must be divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.head_size = dim // n_heads
+        self.dropout = dropout
+        self.names = tuple(names)
+        self.out_name = out_name
+        self.pruned_heads: set[int] = set()
+        for name in self.names:
+            setattr(self, name, nn.Linear(dim, dim))
+        if out_name is not None:
+            setattr(self, out_name, nn.Linear(dim, dim))
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.n_heads, self.head_size).transpose(1, 2)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(batch, seq, dim)`` -> (``(batch, seq, dim)`` output, attention weights or None)."""
+        q_name, k_name, v_name = self.names
+        query = self._split(getattr(self, q_name)(hidden_states))
+        key = self._split(getattr(self, k_name)(hidden_states))
+        value = self._split(getattr(self, v_name)(hidden_states))
+        context, weights = attention(
+            query, key, value, mask,
+            dropout=self.dropout if self.training else 0.0,
+            head_mask=head_mask,
+            output_attentions=output_attentions,
+        )
+        batch, _, length, _ = context.shape
+        context = context.transpose(1, 2).reshape(batch, length, self.n_heads * self.head_size)
+        if self.out_name is not None:
+            context = getattr(self, self.out_name)(context)
+        return context, weights
+
+    def prune_heads(self, heads: Iterable[int]) -> torch.Tensor | None:
+        """Remove ``heads`` (original numbering) for good; returns the kept feature index, or None if nothing changed."""
+        heads, index = heads_to_keep(heads, self.n_heads, self.head_size, self.pruned_heads)
+        if not heads:
+            return None
+        if len(heads) >= self.n_heads:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {self.n_heads} left)")
+        for name in self.names:
+            setattr(self, name, prune_linear(getattr(self, name), index, dim=0))
+        if self.out_name is not None:
+            setattr(self, self.out_name, prune_linear(getattr(self, self.out_name), index, dim=1))
+        self.n_heads -= len(heads)
+        self.pruned_heads |= heads
+        return index
+
+
+# ---- feed-forward ----------------------------------------------------------------------
+class FeedForward(nn.Module):
+    """``out(dropout?)(activation(in(x)))`` with configurable linear names.
+
+    ``chunk_size`` > 0 runs the block on slices of ``chunk_size`` positions to bound
+    memory (the result is the same), as ``config.chunk_size_feed_forward`` asks.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        hidden_dim: int,
+        activation: str,
+        dropout: float = 0.0,
+        *,
+        names: tuple[str, str] = ("lin1", "lin2"),
+        chunk_size: int = 0,
+    ) -> None:
+        super().__init__()
+        self.names = tuple(names)
+        setattr(self, self.names[0], nn.Linear(dim, hidden_dim))
+        setattr(self, self.names[1], nn.Linear(hidden_dim, dim))
+        self.activation = get_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.chunk_size = chunk_size
+
+    def _block(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.activation(getattr(self, self.names[0])(x))
+        return self.dropout(getattr(self, self.names[1])(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.chunk_size and x.size(1) > self.chunk_size:
+            return torch.cat([self._block(part) for part in x.split(self.chunk_size, dim=1)], dim=1)
+        return self._block(x)
+
+
+# ---- positions ------------------------------------------------------------------------
+def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
+    """The fixed ``(n_positions, dim)`` table: sin on even columns, cos on odd ones.
+
+    Computed in float64 then rounded once, so every backend gets the same float32 table.
+    """
+    position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    exponent = 2 * (torch.arange(dim, dtype=torch.float64) // 2) / dim
+    angles = position / torch.pow(torch.tensor(10000.0, dtype=torch.float64), exponent)[None, :]
+    table = torch.empty(n_positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.float()
+
+
+# ---- init -----------------------------------------------------------------------------
+@torch.no_grad()
+def init_module(module: nn.Module, std: float, only: set[str] | None = None) -> None:
+    """Hugging Face initialisation of one module's own tensors.
+
+    Linear: weight ~ N(0, std), bias 0; Embedding: N(0, std) and the ``padding_idx`` row
+    0; LayerNorm: weight 1, bias 0. ``only`` restricts it to some local parameter names
+    (``{"bias"}``), so that loading initialises just the weights the checkpoint lacked.
+    """
+
+    def wanted(name: str) -> bool:
+        return getattr(module, name, None) is not None and (only is None or name in only)
+
+    if isinstance(module, nn.Linear):
+        if wanted("weight"):
+            module.weight.normal_(0.0, std)
+        if wanted("bias"):
+            module.bias.zero_()
+    elif isinstance(module, nn.Embedding):
+        if wanted("weight"):
+            module.weight.normal_(0.0, std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        if wanted("weight"):
+            module.weight.fill_(1.0)
+        if wanted("bias"):
+            module.bias.zero_()
+
+
+# ---- resizing -------------------------------------------------------------------------
+@torch.no_grad()
+def resize_embedding(embedding: nn.Embedding, new_num: int, std: float) -> nn.Embedding:
+    """A new Embedding with ``new_num`` rows: the old rows kept, new rows ~ N(0, std)."""
+    old_num, dim = embedding.weight.shape
+    weight = embedding.weight
+    new = nn.Embedding(new_num, dim, padding_idx=embedding.padding_idx, device=weight.device, dtype=weight.dtype)
+    new.weight.normal_(0.0, std)
+    keep = min(old_num, new_num)
+    new.weight[:keep] = weight[:keep]
+    if new.padding_idx is not None and new.padding_idx >= new_num:
+        new.padding_idx = None
+    new.weight.requires_grad_(weight.requires_grad)
+    return new
+
+
+@torch.no_grad()
+def resize_linear_out(layer: nn.Linear, new_out: int, std: float, weight: nn.Parameter | None = None) -> nn.Linear:
+    """Resize a Linear's outputs (e.g. an untied vocabulary projection) keeping the old rows.
+
+    New weight rows ~ N(0, std) and new bias entries 0. Pass ``weight`` to share an
+    existing parameter (a tied embedding) instead of making a new weight.
+    """
+    old_out = layer.out_features
+    keep = min(old_out, new_out)
+    ref = layer.weight
+    new = nn.Linear(layer.in_features, new_out, bias=layer.bias is not None, device=ref.device, dtype=ref.dtype)
+    if weight is not None:
+        new.weight = weight
+    else:
+        new.weight.normal_(0.0, std)
+        new.weight[:keep] = ref[:keep]
+    if layer.bias is not None:
+        new.bias.zero_()
+        new.bias[:keep] = layer.bias[:keep]
+    return new
+
+
+# ---- gradient checkpointing --------------------------------------------------------------
+def call_layer(layer: nn.Module, *args, checkpointing: bool = False):
+    """Run ``layer(*args)``, recomputing its activations in the backward pass when asked.
+
+    Encoders call this in their layer loop with ``checkpointing=self.gradient_checkpointing
+    and self.training``: memory drops to one layer's activations, gradients are the same
+    (the RNG state is replayed, so dropout masks match).
+    """
+    if checkpointing and torch.is_grad_enabled():
+        from torch.utils.checkpoint import checkpoint
+
+        return checkpoint(layer, *args, use_reentrant=False)
+    return layer(*args)

@@ -1,0 +1,88 @@
+"""Loss functions of the task heads, shared by every PyTorch architecture.
+
+They follow ``transformers`` exactly, so a loss computed here equals the one a
+``transformers`` model gives on the same logits and labels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "infer_problem_type",
+    "sequence_classification_loss",
+    "token_classification_loss",
+    "masked_lm_loss",
+    "multiple_choice_loss",
+    "question_answering_loss",
+]
+
+#: Label value ignored by the cross-entropy losses (padding, special tokens).
+IGNORE_INDEX = -100
+
+
+def infer_problem_type(problem_type: str | None, num_labels: int, labels: torch.Tensor) -> str:
+    """``config.problem_type`` if set, else guessed as ``transformers`` does.
+
+    One label means regression; integer labels mean single-label classification;
+    anything else (float multi-hot vectors) multi-label classification. The config is
+    not changed, so the guess is made again for every batch.
+    """
+    if problem_type is not None:
+        return problem_type
+    if num_labels == 1:
+        return "regression"
+    if labels.dtype in (torch.long, torch.int):
+        return "single_label_classification"
+    return "multi_label_classification"
+
+
+def sequence_classification_loss(
+    logits: torch.Tensor, labels: torch.Tensor, num_labels: int, problem_type: str | None = None
+) -> torch.Tensor:
+    """MSE (regression), cross-entropy (single label) or BCE-with-logits (multi label)."""
+    problem_type = infer_problem_type(problem_type, num_labels, labels)
+    if problem_type == "regression":
+        if num_labels == 1:
+            return F.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
+        return F.mse_loss(logits, labels.to(logits.dtype))
+    if problem_type == "single_label_classification":
+        return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
+    if problem_type == "multi_label_classification":
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    raise ValueError(f"unknown problem_type {problem_type!r}")
+
+
+def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over every token; labels of -100 are ignored."""
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX)
+
+
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX)
+
+
+def multiple_choice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
+    return F.cross_entropy(logits, labels.view(-1))
+
+
+def question_answering_loss(
+    start_logits: torch.Tensor,
+    end_logits: torch.Tensor,
+    start_positions: torch.Tensor,
+    end_positions: torch.Tensor,
+) -> torch.Tensor:
+    """Mean of the start and end cross-entropies; positions outside the sequence are ignored."""
+    if start_positions.dim() > 1:
+        start_positions = start_positions.squeeze(-1)
+    if end_positions.dim() > 1:
+        end_positions = end_positions.squeeze(-1)
+    ignored = start_logits.size(1)
+    start_positions = start_positions.clamp(0, ignored)
+    end_positions = end_positions.clamp(0, ignored)
+    start_loss = F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
+    end_loss = F.cross_entropy(end_logits, end_positions, ignore_index=ignored)
+    return (start_loss + end_loss) / 2

@@ -1,0 +1,325 @@
+"""The PyTorch model base class: :class:`PreTrainedModel`.
+
+It is a ``torch.nn.Module`` that implements the five-method loading contract of
+:class:`polyformer.core.modeling.PreTrainedModelMixin` (which does the rest of
+``from_pretrained`` / ``save_pretrained``), plus what every PyTorch model offers:
+random init, tied weights, embedding resizing, head pruning, gradient checkpointing.
+
+How loading avoids waste: the model is built under ``torch.device("meta")``, where
+parameters have a shape but no storage and no init runs. Each checkpoint tensor then
+*replaces* its parameter (no copy when the dtype already fits), and only the
+parameters the checkpoint lacked are allocated and random-initialised. Non-persistent
+buffers (which checkpoints never hold) are rebuilt by the modules that own them
+through a ``reset_buffers()`` method.
+
+An architecture subclass sets ``config_class``, ``base_model_prefix`` and, for tied
+heads, ``tied_weights``; builds its modules in ``__init__`` and ends it with
+``self.post_init()``; and implements ``_init_weights(module, only)`` for anything
+:func:`~polyformer.backends.torch.layers.init_module` does not cover. The base model
+class implements ``get_input_embeddings`` / ``set_input_embeddings`` and
+``_prune_heads``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...core.configuration import PretrainedConfig
+from ...core.modeling import PreTrainedModelMixin
+from . import layers
+
+__all__ = ["PreTrainedModel", "to_torch_dtype"]
+
+# True while a model is built for loading: post_init must not initialise weights.
+_BUILDING_FOR_LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("polyformer_no_init", default=False)
+
+_DTYPE_NAMES = {
+    "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,
+    "float16": torch.float16, "half": torch.float16, "fp16": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64, "double": torch.float64,
+}
+
+
+def to_torch_dtype(dtype: Any) -> torch.dtype | None:
+    """``torch.float16``, ``"float16"`` or ``"torch.float16"`` -> ``torch.float16`` (None stays None)."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        name = dtype.removeprefix("torch.")
+        if name in _DTYPE_NAMES:
+            return _DTYPE_NAMES[name]
+    raise ValueError(
+        f"dtype must be a floating torch.dtype, 'auto', or one of {', '.join(sorted(_DTYPE_NAMES))}; got {dtype!r}"
+    )
+
+
+@contextlib.contextmanager
+def _building_for_loading():
+    token = _BUILDING_FOR_LOADING.set(True)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        _BUILDING_FOR_LOADING.reset(token)
+
+
+class PreTrainedModel(nn.Module, PreTrainedModelMixin):
+    """Base class of every PyTorch model: ``from_pretrained``, ``save_pretrained`` and friends."""
+
+    framework = "torch"
+    checkpoint_framework = "pt"
+    #: Whether the encoder honours :meth:`gradient_checkpointing_enable`.
+    supports_gradient_checkpointing = True
+
+    def __init__(self, config: PretrainedConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(
+                f"{type(self).__name__}(config) expects a PretrainedConfig, got {type(config).__name__}; "
+                f"to load weights use {type(self).__name__}.from_pretrained(path)"
+            )
+        if self.config_class is not None and not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
+
+    # ---- construction -------------------------------------------------------------
+    def post_init(self) -> None:
+        """Call at the end of ``__init__``: prune heads the config lists, init weights, tie.
+
+        Skipped parts while building for loading: nothing is initialised then, since
+        the weights come from the checkpoint (and live on the meta device).
+        """
+        if self.config.pruned_heads:
+            self.base_model._prune_heads(self.config.pruned_heads)
+        if not _BUILDING_FOR_LOADING.get():
+            for module in self.modules():
+                # A base model built inside a head already initialised its modules.
+                if not getattr(module, "_polyformer_initialised", False):
+                    self._init_weights(module)
+                    module._polyformer_initialised = True
+        self.tie_weights()
+
+    def init_weights(self) -> None:
+        """Random-initialise every weight again (then re-tie)."""
+        for module in self.modules():
+            self._init_weights(module)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module, only: set[str] | None = None) -> None:
+        """Initialise ``module``'s own tensors (``only`` some of them). Override to add cases."""
+        layers.init_module(module, self.config.initializer_range, only)
+
+    @property
+    def base_model(self) -> nn.Module:
+        """The base model inside a head model (``self.distilbert``), or the model itself."""
+        return getattr(self, self.base_model_prefix, self)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the floating-point parameters."""
+        for param in self.parameters():
+            if param.is_floating_point():
+                return param.dtype
+        return torch.get_default_dtype()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # ---- the loading contract ----------------------------------------------------
+    @classmethod
+    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None) -> "PreTrainedModel":
+        """Build on the meta device (no storage, no init), in the dtype asked for."""
+        if dtype == "auto":
+            dtype = config.dtype  # the dtype the checkpoint was saved in, if recorded
+        dtype = to_torch_dtype(dtype)
+        with _building_for_loading():
+            model = cls(config)
+        if dtype is not None:
+            model.to(dtype)
+        return model
+
+    def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {name: tuple(p.shape) for name, p in self.named_parameters(remove_duplicate=False)}
+        for name, buffer in self._persistent_buffers():
+            shapes[name] = tuple(buffer.shape)
+        return shapes
+
+    def _persistent_buffers(self):
+        for module_name, module in self.named_modules(remove_duplicate=False):
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers_set:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def _load_canonical(self, tensors: dict[str, Any]) -> None:
+        """Make each checkpoint tensor the model's tensor (cast to the model's dtype if needed)."""
+        for name, tensor in tensors.items():
+            module_name, _, attr = name.rpartition(".")
+            module = self.get_submodule(module_name)
+            if attr in module._parameters:
+                old = module._parameters[attr]
+                if tensor.is_floating_point() and tensor.dtype != old.dtype:
+                    tensor = tensor.to(old.dtype)
+                module._parameters[attr] = nn.Parameter(tensor, requires_grad=old.requires_grad)
+            else:
+                old = module._buffers[attr]
+                module._buffers[attr] = tensor.to(old.dtype)
+
+    def _initialize_missing(self, names: list[str]) -> None:
+        """Allocate and random-init only ``names``; rebuild buffers; re-tie; check nothing is left on meta."""
+        dtype = self.dtype
+        for name in names:
+            module_name, _, attr = name.rpartition(".")
+            module = self.get_submodule(module_name)
+            if attr in module._parameters:
+                old = module._parameters[attr]
+                if old.is_meta:
+                    fresh = torch.empty(old.shape, dtype=old.dtype if not old.is_floating_point() else dtype)
+                    module._parameters[attr] = nn.Parameter(fresh, requires_grad=old.requires_grad)
+            elif module._buffers[attr].is_meta:
+                module._buffers[attr] = torch.zeros_like(module._buffers[attr], device="cpu")
+            self._init_weights(module, only={attr})
+        for module in self.modules():
+            reset = getattr(module, "reset_buffers", None)
+            if reset is not None and any(b is not None and b.is_meta for b in module._buffers.values()):
+                reset()
+        self.tie_weights()
+        left = [n for n, t in [*self.named_parameters(), *self.named_buffers()] if t.is_meta]
+        if left:
+            raise RuntimeError(
+                f"{type(self).__name__}: tensors still unset after loading: {', '.join(left)} "
+                f"(a module with non-persistent buffers needs a reset_buffers() method)"
+            )
+
+    def _export_canonical(self) -> dict[str, torch.Tensor]:
+        tied = self._tied_targets()
+        tensors = {}
+        for name, param in self.named_parameters(remove_duplicate=False):
+            if name not in tied:
+                tensors[name] = param.detach()
+        for name, buffer in self._persistent_buffers():
+            tensors[name] = buffer.detach()
+        return tensors
+
+    def _after_loading(self) -> None:
+        self.eval()
+
+    def save_pretrained(self, save_directory, **kwargs: Any) -> None:
+        """Write ``config.json`` (recording the weights' dtype) and the safetensors weights."""
+        saved = self.config.dtype
+        self.config.dtype = str(self.dtype).removeprefix("torch.")
+        try:
+            super().save_pretrained(save_directory, **kwargs)
+        finally:
+            self.config.dtype = saved
+
+    # ---- embeddings ---------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding table (implemented by each base model)."""
+        if self.base_model is not self:
+            return self.base_model.get_input_embeddings()
+        raise NotImplementedError(f"{type(self).__name__} must implement get_input_embeddings()")
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        if self.base_model is not self:
+            return self.base_model.set_input_embeddings(value)
+        raise NotImplementedError(f"{type(self).__name__} must implement set_input_embeddings()")
+
+    def get_output_embeddings(self) -> nn.Linear | None:
+        """The vocabulary projection of a language-model head, or None."""
+        return None
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no output embeddings")
+
+    def tie_weights(self) -> None:
+        """Make each tied target the very same Parameter as its source (``tied_weights``)."""
+        for target, source in ((t, self.tied_weights[t]) for t in self._tied_targets()):
+            source_param = self.get_parameter(source)
+            module_name, _, attr = target.rpartition(".")
+            setattr(self.get_submodule(module_name), attr, source_param)
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None) -> nn.Embedding:
+        """Grow or shrink the vocabulary, keeping the rows of the tokens that stay.
+
+        New rows are drawn from N(0, ``initializer_range``). ``config.vocab_size`` is
+        updated; a tied output projection follows the new table and its bias keeps its
+        old entries (new ones 0); an untied one is resized the same way.
+        """
+        old = self.get_input_embeddings()
+        if new_num_tokens is None:
+            new_num_tokens = old.num_embeddings
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0:
+                raise ValueError(f"pad_to_multiple_of must be a positive integer, got {pad_to_multiple_of!r}")
+            new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
+        if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
+            raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
+        std = self.config.initializer_range
+        new = layers.resize_embedding(old, new_num_tokens, std)
+        self.set_input_embeddings(new)
+        output = self.get_output_embeddings()
+        if output is not None:
+            tied = bool(self._tied_targets())
+            self.set_output_embeddings(layers.resize_linear_out(output, new_num_tokens, std, weight=new.weight if tied else None))
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return new
+
+    # ---- heads --------------------------------------------------------------------
+    def prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        """Remove attention heads for good: ``{layer: [head, ...]}``, heads numbered as originally.
+
+        The weights shrink, and ``config.pruned_heads`` records the heads so that a saved
+        model is rebuilt pruned when loaded again.
+        """
+        merged = {int(k): set(v) for k, v in (self.config.pruned_heads or {}).items()}
+        for layer, heads in heads_to_prune.items():
+            merged.setdefault(int(layer), set()).update(int(h) for h in heads)
+        self.base_model._prune_heads({int(k): sorted(v) for k, v in heads_to_prune.items()})
+        self.config.pruned_heads = {k: sorted(v) for k, v in sorted(merged.items())}
+
+    def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not support head pruning")
+
+    # ---- training helpers -----------------------------------------------------------
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Recompute each layer's activations in the backward pass, trading time for memory."""
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(f"{type(self).__name__} does not support gradient checkpointing")
+        if gradient_checkpointing_kwargs:
+            raise ValueError("gradient_checkpointing_kwargs are not supported: non-reentrant checkpointing is always used")
+        self._set_gradient_checkpointing(True)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self._set_gradient_checkpointing(False)
+
+    def _set_gradient_checkpointing(self, value: bool) -> None:
+        found = False
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = value
+                found = True
+        if not found:
+            raise ValueError(f"{type(self).__name__} has no module with a gradient_checkpointing switch")
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Number of (distinct) parameters; tied weights count once."""
+        excluded = set()
+        if exclude_embeddings:
+            excluded = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        return sum(
+            p.numel()
+            for p in self.parameters()
+            if id(p) not in excluded and (p.requires_grad or not only_trainable)
+        )
