@@ -13,6 +13,7 @@ with ``torch.load(weights_only=True)``: no pickle code from a checkpoint ever ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -259,11 +260,14 @@ def save_tensors(
         names = [SAFE_WEIGHTS_NAME]
     else:
         names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-    for shard, name in zip(shards, names):
-        target = save_directory / name
-        with atomic_path(target) as tmp:
+    # Every shard goes to a temporary file first; they are moved into place together
+    # only when all were written, so a failure midway leaves the folder as it was.
+    with contextlib.ExitStack() as stack:
+        for shard, name in zip(shards, names):
+            target = save_directory / name
+            tmp = stack.enter_context(atomic_path(target))
             save_file(_contiguous(shard, is_torch), str(tmp), metadata=metadata)
-        written.append(target)
+            written.append(target)
     index = save_directory / SAFE_WEIGHTS_INDEX_NAME
     if len(shards) > 1:
         weight_map = {tensor_name: name for shard, name in zip(shards, names) for tensor_name in shard}

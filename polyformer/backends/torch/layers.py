@@ -164,11 +164,12 @@ def heads_to_keep(heads: Iterable[int], n_heads: int, head_size: int, already_pr
     original numbers removed earlier, which shift the current positions of the others.
     """
     heads = set(heads) - already_pruned
-    mask = torch.ones(n_heads, head_size)
+    # Always on the CPU: this also runs while a model is built on the meta device.
+    mask = torch.ones(n_heads, head_size, device="cpu")
     for head in heads:
         position = head - sum(1 for h in already_pruned if h < head)
         mask[position] = 0
-    index = torch.arange(n_heads * head_size)[mask.view(-1).eq(1)]
+    index = torch.arange(n_heads * head_size, device="cpu")[mask.view(-1).eq(1)]
     return heads, index
 
 
