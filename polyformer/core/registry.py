@@ -106,7 +106,10 @@ class Backend:
     ``requires`` names the top-level modules the framework needs (checked with
     ``importlib.util.find_spec``, which imports nothing); ``tensor_type`` is the
     ``return_tensors`` value it answers to; ``to_tensor`` is the import path of a function
-    turning a numpy array into a framework tensor; ``extra`` is the pip extra that installs it.
+    turning a numpy array into a framework tensor; ``extra`` is the pip extra that installs it;
+    ``harness`` is the import path of the module the conformance suite
+    (``polyformer.testing``) drives models through: ``forward(model, inputs, train=False)``
+    and ``train_losses(model, inputs, steps, learning_rate)``, both on numpy arrays.
     """
 
     name: str
@@ -116,6 +119,7 @@ class Backend:
     extra: str = ""
     class_prefix: str = ""
     priority: int = 100
+    harness: str = ""
     plugin: str = ""
 
     def is_available(self) -> bool:

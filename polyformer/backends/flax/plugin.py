@@ -12,6 +12,7 @@ def register_backends(register):
             requires=("jax", "flax"),
             tensor_type="jax",
             to_tensor="polyformer.backends.flax.tensors:to_tensor",
+            harness="polyformer.backends.flax.harness",
             extra="flax",
             class_prefix="Flax",
             priority=30,

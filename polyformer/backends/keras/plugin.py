@@ -12,6 +12,7 @@ def register_backends(register):
             requires=("keras", "tensorflow"),
             tensor_type="tf",
             to_tensor="polyformer.backends.keras.tensors:to_tensor",
+            harness="polyformer.backends.keras.harness",
             extra="keras",
             class_prefix="TF",
             priority=20,

@@ -12,6 +12,7 @@ def register_backends(register):
             requires=("torch",),
             tensor_type="pt",
             to_tensor="polyformer.backends.torch.tensors:to_tensor",
+            harness="polyformer.backends.torch.harness",
             extra="torch",
             class_prefix="",
             priority=10,

@@ -1,0 +1,215 @@
+"""The conformance suite an architecture plugin runs against itself.
+
+Subclass :class:`ArchitectureConformance` in a test module, name the ``model_type``
+and give a tiny config::
+
+    from polyformer.testing import ArchitectureConformance
+
+    class TestMyArchConformance(ArchitectureConformance):
+        model_type = "myarch"
+
+        def make_config(self, **overrides):
+            return MyArchConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, **overrides)
+
+pytest then checks, for every head the plugin registers and every installed framework:
+
+* the outputs equal the PyTorch implementation's on the same checkpoint (atol 1e-4);
+* save -> load gives identical outputs;
+* torch -> flax -> keras -> torch through checkpoints is bit-exact;
+* heads return a finite loss when given labels;
+* a few optimizer steps lower the loss.
+
+Each framework is driven through its backend's ``harness`` module (registered with the
+backend), so a new backend plugin is covered by providing one.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ..core.checkpoint import find_weight_files, load_tensors
+from ..core.plugins import get_registry
+from ..core.registry import TASKS, import_object
+
+__all__ = ["ArchitectureConformance", "FRAMEWORKS"]
+
+FRAMEWORKS = ("torch", "keras", "flax")
+ATOL = 1e-4
+
+
+def _harness(framework: str):
+    backend = get_registry().backends.get(framework)
+    if backend is None or not backend.is_available():
+        pytest.skip(f"framework {framework} is not installed")
+    if not backend.harness:
+        pytest.skip(f"backend {framework} provides no conformance harness")
+    return importlib.import_module(backend.harness)
+
+
+def _compare(reference: dict[str, Any], other: dict[str, Any], where: str, atol: float = ATOL) -> None:
+    for key, want in reference.items():
+        assert key in other, f"{where}: output '{key}' missing"
+        got = other[key]
+        if isinstance(want, tuple):
+            assert isinstance(got, tuple) and len(got) == len(want), f"{where}: {key} has {len(got)} items, want {len(want)}"
+            for i, (w, g) in enumerate(zip(want, got)):
+                np.testing.assert_allclose(g, w, atol=atol, rtol=0, err_msg=f"{where}: {key}[{i}]")
+        else:
+            np.testing.assert_allclose(got, want, atol=atol, rtol=0, err_msg=f"{where}: {key}")
+
+
+class ArchitectureConformance:
+    """pytest mix-in: set ``model_type`` and implement ``make_config``."""
+
+    model_type: str = ""
+    batch_size = 2
+    seq_length = 7
+    num_choices = 3
+    train_steps = 4
+    learning_rate = 1e-3
+
+    # ---- what a plugin provides ------------------------------------------------------
+    def make_config(self, **overrides: Any):
+        """A tiny config of the architecture (a few layers, width 32 or so)."""
+        raise NotImplementedError("set make_config() in your conformance test class")
+
+    def config_for(self, task: str, **overrides: Any):
+        """The tiny config for ``task``: question answering heads have two labels (start, end)."""
+        config = self.make_config(**overrides)
+        if task == "question-answering":
+            config.num_labels = 2
+        return config
+
+    def make_inputs(self, task: str, config) -> dict[str, np.ndarray]:
+        """Model inputs for ``task``; override to add e.g. ``token_type_ids``."""
+        rng = np.random.default_rng(0)
+        shape = (self.batch_size, self.num_choices, self.seq_length) if task == "multiple-choice" else (
+            self.batch_size, self.seq_length)
+        input_ids = rng.integers(1, config.vocab_size, size=shape, dtype=np.int64)
+        attention_mask = np.ones(shape, dtype=np.int64)
+        attention_mask[..., -2:][0] = 0  # padding in the first example
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def make_labels(self, task: str, config) -> dict[str, np.ndarray]:
+        """Labels for ``task`` (none for the base model)."""
+        rng = np.random.default_rng(1)
+        b, s = self.batch_size, self.seq_length
+        if task == "masked-lm":
+            labels = rng.integers(0, config.vocab_size, size=(b, s), dtype=np.int64)
+            labels[:, ::2] = -100
+            return {"labels": labels}
+        if task == "sequence-classification":
+            return {"labels": rng.integers(0, config.num_labels, size=(b,), dtype=np.int64)}
+        if task == "token-classification":
+            return {"labels": rng.integers(0, config.num_labels, size=(b, s), dtype=np.int64)}
+        if task == "question-answering":
+            return {"start_positions": rng.integers(0, s, size=(b,), dtype=np.int64),
+                    "end_positions": rng.integers(0, s, size=(b,), dtype=np.int64)}
+        if task == "multiple-choice":
+            return {"labels": rng.integers(0, self.num_choices, size=(b,), dtype=np.int64)}
+        return {}
+
+    # ---- fixtures ------------------------------------------------------------------
+    @pytest.fixture(params=TASKS)
+    def task(self, request) -> str:
+        arch = get_registry().architecture(self.model_type)
+        if not any(request.param in heads for heads in arch.models.values()):
+            pytest.skip(f"{self.model_type} registers no {request.param} model")
+        return request.param
+
+    @pytest.fixture(params=FRAMEWORKS)
+    def framework(self, request) -> str:
+        return request.param
+
+    def model_class(self, framework: str, task: str):
+        arch = get_registry().architecture(self.model_type)
+        path = arch.models.get(framework, {}).get(task)
+        if path is None:
+            pytest.skip(f"{self.model_type} has no {task} model for {framework}")
+        _harness(framework)
+        return import_object(path)
+
+    def _quiet_config(self, task: str):
+        """The tiny config with every dropout at zero, so training steps are deterministic."""
+        config = self.config_for(task)
+        for key, value in list(vars(config).items()):
+            if "dropout" in key and isinstance(value, float):
+                setattr(config, key, 0.0)
+        return config
+
+    # ---- the checks ------------------------------------------------------------------
+    def test_outputs_match_pytorch(self, framework, task, tmp_path):
+        """Same checkpoint, same outputs as the PyTorch implementation (hidden states and attentions too)."""
+        if framework == "torch":
+            pytest.skip("PyTorch is the reference")
+        reference_class = self.model_class("torch", task)
+        other_class = self.model_class(framework, task)
+        import torch
+
+        torch.manual_seed(0)
+        config = self.config_for(task)
+        reference = reference_class(config)
+        reference.save_pretrained(tmp_path)
+        other = other_class.from_pretrained(tmp_path)
+        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        flags = {"output_hidden_states": True, "output_attentions": True}
+        want = _harness("torch").forward(reference, inputs, **flags)
+        got = _harness(framework).forward(other, inputs, **flags)
+        _compare(want, got, f"{other_class.__name__} vs {reference_class.__name__}")
+
+    def test_save_load_round_trip(self, framework, task, tmp_path):
+        model_class = self.model_class(framework, task)
+        config = self.config_for(task)
+        model = model_class(copy.deepcopy(config))
+        model.save_pretrained(tmp_path)
+        loaded = model_class.from_pretrained(tmp_path)
+        inputs = self.make_inputs(task, config)
+        harness = _harness(framework)
+        _compare(harness.forward(model, inputs), harness.forward(loaded, inputs), f"{model_class.__name__} reloaded", atol=0)
+
+    def test_cross_framework_round_trip_is_bit_exact(self, task, tmp_path):
+        """torch -> flax -> keras -> torch through checkpoints: every tensor bit-identical."""
+        chain = [f for f in FRAMEWORKS if get_registry().backends.get(f) and get_registry().backends[f].is_available()]
+        classes = [self.model_class(f, task) for f in chain]
+        order = [classes[0]] + [c for c in classes[1:] if c.framework == "flax"] + [
+            c for c in classes[1:] if c.framework == "keras"] + [classes[0]]
+        first = order[0](self.config_for(task))
+        folder = tmp_path / "0"
+        first.save_pretrained(folder)
+        original = load_tensors(find_weight_files(folder))
+        for step, model_class in enumerate(order[1:], start=1):
+            model = model_class.from_pretrained(folder)
+            folder = tmp_path / str(step)
+            model.save_pretrained(folder)
+        final = load_tensors(find_weight_files(folder))
+        assert final.keys() == original.keys()
+        for name, array in original.items():
+            assert final[name].dtype == array.dtype and np.array_equal(final[name], array), name
+
+    def test_loss_with_labels(self, framework, task):
+        if task == "base":
+            pytest.skip("the base model has no loss")
+        model_class = self.model_class(framework, task)
+        config = self.config_for(task)
+        model = model_class(config)
+        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        outputs = _harness(framework).forward(model, inputs)
+        assert "loss" in outputs, f"{model_class.__name__} returned no loss with labels"
+        loss = np.asarray(outputs["loss"])
+        assert loss.shape == () and np.isfinite(loss)
+
+    def test_training_lowers_the_loss(self, framework, task):
+        if task == "base":
+            pytest.skip("the base model has no loss")
+        model_class = self.model_class(framework, task)
+        config = self._quiet_config(task)
+        model = model_class(config)
+        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        losses = _harness(framework).train_losses(model, inputs, steps=self.train_steps, learning_rate=self.learning_rate)
+        assert all(np.isfinite(losses)), losses
+        assert losses[-1] < losses[0], f"{model_class.__name__}: loss did not go down: {losses}"
