@@ -1,0 +1,371 @@
+"""DistilBERT in Flax (``flax.linen``), computing what transformers' PyTorch DistilBERT computes.
+
+Two layers of classes:
+
+* ``FlaxDistilBert...Module``: stateless ``flax.linen`` modules, for ``module.init`` /
+  ``module.apply`` in your own training loop. Submodules are named after the canonical
+  PyTorch names (``transformer`` / ``layer.0`` / ``attention`` / ``q_lin`` ...), so a
+  parameter's path joined with dots is its checkpoint name.
+* ``FlaxDistilBert...``: the user-facing models (config + module + params), loaded and
+  saved in the Hugging Face layout by the Flax backend's base class.
+
+Every module's ``__call__`` takes ``train`` (dropout on), ``output_hidden_states``,
+``output_attentions`` and ``return_dict``, and returns the classes of
+:mod:`polyformer.core.outputs` (which are JAX pytrees, so they pass through ``jit`` and
+``jax.grad(..., has_aux=True)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ...backends.flax.layers import (
+    FeedForward,
+    MultiHeadSelfAttention,
+    OutputProjection,
+    attention_bias,
+    cross_entropy,
+    dense,
+    get_activation,
+    layer_norm,
+    normal_init,
+    normal_init_with_zero_row,
+    sequence_classification_loss,
+    sinusoidal_init,
+)
+from ...backends.flax.modeling import FlaxPreTrainedModel
+from ...core.outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from .configuration import DistilBertConfig
+
+__all__ = [
+    "FlaxDistilBertPreTrainedModel",
+    "FlaxDistilBertModel",
+    "FlaxDistilBertForMaskedLM",
+    "FlaxDistilBertForSequenceClassification",
+    "FlaxDistilBertForQuestionAnswering",
+    "FlaxDistilBertForTokenClassification",
+    "FlaxDistilBertForMultipleChoice",
+    "FlaxDistilBertModule",
+    "FlaxDistilBertForMaskedLMModule",
+    "FlaxDistilBertForSequenceClassificationModule",
+    "FlaxDistilBertForQuestionAnsweringModule",
+    "FlaxDistilBertForTokenClassificationModule",
+    "FlaxDistilBertForMultipleChoiceModule",
+]
+
+
+def _finish(output, return_dict: bool):
+    return output if return_dict else output.to_tuple()
+
+
+# ---- the encoder ----------------------------------------------------------------------
+
+class FlaxDistilBertEmbeddings(nn.Module):
+    """Word + position embeddings, LayerNorm, dropout (``embeddings``)."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.word_embeddings = nn.Embed(
+            c.vocab_size, c.dim, dtype=self.dtype, param_dtype=self.dtype,
+            embedding_init=normal_init_with_zero_row(c.initializer_range, c.pad_token_id),
+        )
+        self.position_embeddings = nn.Embed(
+            c.max_position_embeddings, c.dim, dtype=self.dtype, param_dtype=self.dtype,
+            embedding_init=sinusoidal_init() if c.sinusoidal_pos_embds else normal_init(c.initializer_range),
+        )
+        self.LayerNorm = layer_norm(dtype=self.dtype)
+        self.dropout = nn.Dropout(rate=c.dropout)
+
+    def __call__(self, input_ids, position_ids=None, inputs_embeds=None, deterministic: bool = True):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        if position_ids is None:
+            position_ids = jnp.arange(inputs_embeds.shape[1])[None, :]
+        embeddings = inputs_embeds + self.position_embeddings(position_ids)
+        embeddings = self.LayerNorm(embeddings)
+        return self.dropout(embeddings, deterministic=deterministic)
+
+
+class FlaxDistilBertBlock(nn.Module):
+    """One transformer layer: attention, add & norm, feed-forward, add & norm (post-norm)."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.attention = MultiHeadSelfAttention(
+            dim=c.dim, n_heads=c.n_heads, dropout_rate=c.attention_dropout,
+            initializer_range=c.initializer_range, dtype=self.dtype,
+        )
+        self.sa_layer_norm = layer_norm(dtype=self.dtype)
+        self.ffn = FeedForward(
+            dim=c.dim, hidden_dim=c.hidden_dim, activation=c.activation, dropout_rate=c.dropout,
+            initializer_range=c.initializer_range, dtype=self.dtype,
+        )
+        self.output_layer_norm = layer_norm(dtype=self.dtype)
+
+    def __call__(self, hidden_states, bias=None, deterministic: bool = True):
+        attention_output, weights = self.attention(hidden_states, bias, deterministic=deterministic)
+        attention_output = self.sa_layer_norm(attention_output + hidden_states)
+        ffn_output = self.ffn(attention_output, deterministic=deterministic)
+        return self.output_layer_norm(ffn_output + attention_output), weights
+
+
+class FlaxDistilBertTransformer(nn.Module):
+    """The stack of blocks (``transformer``); block i is named ``layer.i`` as in PyTorch."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.layers = [
+            FlaxDistilBertBlock(self.config, dtype=self.dtype, name=f"layer.{i}") for i in range(self.config.n_layers)
+        ]
+
+    def __call__(self, hidden_states, bias=None, deterministic=True, output_hidden_states=False, output_attentions=False):
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for block in self.layers:
+            hidden_states, weights = block(hidden_states, bias, deterministic=deterministic)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states, attentions=all_attentions)
+
+
+class FlaxDistilBertModule(nn.Module):
+    """The bare encoder: ``last_hidden_state`` of shape (batch, seq, dim)."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.embeddings = FlaxDistilBertEmbeddings(self.config, dtype=self.dtype)
+        self.transformer = FlaxDistilBertTransformer(self.config, dtype=self.dtype)
+
+    def __call__(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        position_ids=None,
+        inputs_embeds=None,
+        train: bool = False,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool = True,
+    ):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        embeddings = self.embeddings(input_ids, position_ids, inputs_embeds, deterministic=not train)
+        output = self.transformer(
+            embeddings,
+            attention_bias(attention_mask, embeddings.dtype),
+            deterministic=not train,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        return _finish(output, return_dict)
+
+    def word_embedding_matrix(self):
+        """The (vocab, dim) word embeddings, which a tied output projection reuses."""
+        return self.embeddings.word_embeddings.embedding
+
+
+# ---- heads ----------------------------------------------------------------------------
+
+class FlaxDistilBertForMaskedLMModule(nn.Module):
+    """Transform + activation + LayerNorm, then a projection onto the vocabulary tied to the word embeddings."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.distilbert = FlaxDistilBertModule(c, dtype=self.dtype)
+        self.vocab_transform = dense(c.dim, c.initializer_range, self.dtype)
+        self.vocab_layer_norm = layer_norm(dtype=self.dtype)
+        self.vocab_projector = OutputProjection(
+            c.vocab_size, tied=c.tie_word_embeddings, initializer_range=c.initializer_range, dtype=self.dtype
+        )
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                 train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds, train,
+                              output_hidden_states, output_attentions)
+        x = self.vocab_transform(out.last_hidden_state)
+        x = get_activation(self.config.activation)(x)
+        x = self.vocab_layer_norm(x)
+        embedding = self.distilbert.word_embedding_matrix() if self.config.tie_word_embeddings else None
+        logits = self.vocab_projector(x, embedding)
+        loss = cross_entropy(logits, labels) if labels is not None else None
+        output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return _finish(output, return_dict)
+
+
+class FlaxDistilBertForSequenceClassificationModule(nn.Module):
+    """First token -> Linear -> ReLU -> dropout -> Linear(num_labels); loss by problem type."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.distilbert = FlaxDistilBertModule(c, dtype=self.dtype)
+        self.pre_classifier = dense(c.dim, c.initializer_range, self.dtype)
+        self.dropout = nn.Dropout(rate=c.seq_classif_dropout)
+        self.classifier = dense(c.num_labels, c.initializer_range, self.dtype)
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                 train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds, train,
+                              output_hidden_states, output_attentions)
+        pooled = jax.nn.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
+        logits = self.classifier(self.dropout(pooled, deterministic=not train))
+        loss = None
+        if labels is not None:
+            loss = sequence_classification_loss(logits, labels, self.config.num_labels, self.config.problem_type)
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                          attentions=out.attentions)
+        return _finish(output, return_dict)
+
+
+class FlaxDistilBertForQuestionAnsweringModule(nn.Module):
+    """Dropout -> Linear(2) on every token: start and end logits; loss ignores out-of-range positions."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        if c.num_labels != 2:
+            raise ValueError(f"config.num_labels should be 2, but it is {c.num_labels}")
+        self.distilbert = FlaxDistilBertModule(c, dtype=self.dtype)
+        self.dropout = nn.Dropout(rate=c.qa_dropout)
+        self.qa_outputs = dense(c.num_labels, c.initializer_range, self.dtype)
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None,
+                 start_positions=None, end_positions=None, train=False, output_hidden_states=None,
+                 output_attentions=None, return_dict=True):
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds, train,
+                              output_hidden_states, output_attentions)
+        logits = self.qa_outputs(self.dropout(out.last_hidden_state, deterministic=not train))
+        start_logits, end_logits = logits[..., 0], logits[..., 1]
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            # Positions past the sequence are clamped to seq_len and then ignored, as in PyTorch.
+            ignored_index = start_logits.shape[1]
+            start = jnp.clip(start_positions.reshape(start_positions.shape[0], -1)[:, 0], 0, ignored_index)
+            end = jnp.clip(end_positions.reshape(end_positions.shape[0], -1)[:, 0], 0, ignored_index)
+            loss = (cross_entropy(start_logits, start, ignored_index) + cross_entropy(end_logits, end, ignored_index)) / 2
+        output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                              hidden_states=out.hidden_states, attentions=out.attentions)
+        return _finish(output, return_dict)
+
+
+class FlaxDistilBertForTokenClassificationModule(nn.Module):
+    """Dropout -> Linear(num_labels) on every token; cross-entropy ignoring label -100."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.distilbert = FlaxDistilBertModule(c, dtype=self.dtype)
+        self.dropout = nn.Dropout(rate=c.dropout)
+        self.classifier = dense(c.num_labels, c.initializer_range, self.dtype)
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                 train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
+        out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds, train,
+                              output_hidden_states, output_attentions)
+        logits = self.classifier(self.dropout(out.last_hidden_state, deterministic=not train))
+        loss = cross_entropy(logits, labels) if labels is not None else None
+        output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                       attentions=out.attentions)
+        return _finish(output, return_dict)
+
+
+class FlaxDistilBertForMultipleChoiceModule(nn.Module):
+    """Inputs (batch, choices, seq) are run as batch*choices sequences; one score per choice."""
+
+    config: DistilBertConfig
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        c = self.config
+        self.distilbert = FlaxDistilBertModule(c, dtype=self.dtype)
+        self.pre_classifier = dense(c.dim, c.initializer_range, self.dtype)
+        self.dropout = nn.Dropout(rate=c.seq_classif_dropout)
+        self.classifier = dense(1, c.initializer_range, self.dtype)
+
+    def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
+                 train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
+        num_choices = input_ids.shape[1] if input_ids is not None else inputs_embeds.shape[1]
+
+        def flat(x, trailing):  # (batch, choices, *rest) -> (batch * choices, *rest)
+            return None if x is None else x.reshape(-1, *x.shape[x.ndim - trailing:])
+
+        out = self.distilbert(flat(input_ids, 1), flat(attention_mask, 1),
+                              position_ids if position_ids is None or position_ids.ndim < 3 else flat(position_ids, 1),
+                              flat(inputs_embeds, 2), train, output_hidden_states, output_attentions)
+        pooled = jax.nn.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
+        logits = self.classifier(self.dropout(pooled, deterministic=not train)).reshape(-1, num_choices)
+        loss = cross_entropy(logits, labels) if labels is not None else None
+        output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                           attentions=out.attentions)
+        return _finish(output, return_dict)
+
+
+# ---- the user-facing models -----------------------------------------------------------
+
+class FlaxDistilBertPreTrainedModel(FlaxPreTrainedModel):
+    """What every Flax DistilBERT model shares: its config class and the ``distilbert`` prefix."""
+
+    config_class = DistilBertConfig
+    base_model_prefix = "distilbert"
+
+
+class FlaxDistilBertModel(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertModule
+
+
+class FlaxDistilBertForMaskedLM(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertForMaskedLMModule
+    tied_weights = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+
+
+class FlaxDistilBertForSequenceClassification(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertForSequenceClassificationModule
+
+
+class FlaxDistilBertForQuestionAnswering(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertForQuestionAnsweringModule
+
+
+class FlaxDistilBertForTokenClassification(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertForTokenClassificationModule
+
+
+class FlaxDistilBertForMultipleChoice(FlaxDistilBertPreTrainedModel):
+    module_class = FlaxDistilBertForMultipleChoiceModule
+    dummy_input_shape = (1, 1, 1)  # (batch, choices, seq)
