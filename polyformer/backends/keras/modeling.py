@@ -15,8 +15,8 @@ which is moved into the inputs) train on that loss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,14 @@ def resolve_dtype(dtype: Any, config: PretrainedConfig | None = None) -> str:
     return name
 
 
+def _plain_inputs(inputs: Any) -> Any:
+    if isinstance(inputs, Mapping):
+        return {key: _plain_inputs(value) for key, value in inputs.items()}
+    if isinstance(inputs, list):  # token ids as nested Python lists
+        return np.asarray(inputs)
+    return inputs
+
+
 def unpack_inputs(call):
     """Let ``call`` take its inputs as one dict (``model({"input_ids": ..., "labels": ...})``,
     what ``fit`` and tokenizers produce) as well as keyword by keyword."""
@@ -83,6 +91,13 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
         super().__init__(dtype=resolve_dtype(dtype, config), **kwargs)
         self.config = config
+
+    def __call__(self, *args, **kwargs):
+        # Keras only looks inside plain dicts and lists of tensors: a tokenizer's BatchEncoding
+        # (a dict subclass) becomes a dict, and Python lists of ids become arrays.
+        if args:
+            args = (_plain_inputs(args[0]),) + args[1:]
+        return super().__call__(*args, **kwargs)
 
     # ---- embeddings and sizes ----------------------------------------------------------
     @property
