@@ -243,8 +243,6 @@ def test_tokenizer_style_inputs(keras_from_torch):
     np.testing.assert_allclose(from_lists, reference, atol=1e-6)
 
 
-@pytest.mark.xfail(reason="core.outputs.ModelOutput cannot be rebuilt from (key, value) pairs, "
-                          "which tf.function does with its outputs", strict=False)
 def test_inside_tf_function(keras_from_torch):
     model, _ = keras_from_torch("learned-gelu-2heads", "ForSequenceClassification")
     inputs = make_inputs("Model")

@@ -28,10 +28,22 @@ class ModelOutput(OrderedDict):
     """Base of every output dataclass: an ordered dict of the fields that are not None."""
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
+        names = [f.name for f in fields(self)]
+        first = getattr(self, names[0])
+        if _is_pairs(first) and all(getattr(self, name) is None for name in names[1:]):
+            # Rebuilt from (key, value) pairs, as tf.function and pytree code do: Cls(items).
+            values = dict(first)
+            unknown = set(values) - set(names)
+            if unknown:
+                raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(unknown))}")
+            OrderedDict.clear(self)
+            for name in names:  # field order, whatever the order of the pairs
+                setattr(self, name, values.get(name))
+            return
+        for name in names:
+            value = getattr(self, name)
             if value is not None:
-                super().__setitem__(field.name, value)
+                super().__setitem__(name, value)
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
@@ -52,6 +64,13 @@ class ModelOutput(OrderedDict):
 
     def to_tuple(self) -> tuple:
         return tuple(self[k] for k in self.keys())
+
+
+def _is_pairs(value: Any) -> bool:
+    """True for an iterable of (key, value) pairs (a dict's items, a zip), not for a tensor or tuple of tensors."""
+    if value is None or hasattr(value, "shape") or isinstance(value, (tuple, list, str, bytes, dict)):
+        return False
+    return hasattr(value, "__iter__")
 
 
 @dataclass(repr=False, eq=False)
