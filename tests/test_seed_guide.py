@@ -88,8 +88,9 @@ def guide_env(tmp_path_factory):
                                            max_position_embeddings=64)
     standin = work / "distilbert-base-uncased"
     transformers.DistilBertForMaskedLM(config).save_pretrained(standin)
-    transformers.DistilBertTokenizer(vocab_file=str(work / "my_vocab_file.txt")).save_pretrained(standin)
     shutil.copy(work / "my_vocab_file.txt", standin / "vocab.txt")
+    # transformers builds its tokenizer from vocab.txt and adds its own files (tokenizer.json, configs).
+    transformers.DistilBertTokenizer.from_pretrained(standin).save_pretrained(standin)
     old = os.getcwd()
     os.chdir(work)
     try:
