@@ -169,6 +169,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     step(f"3. A model from the configuration ({framework}, random weights)")
     model = AutoModel.from_config(reloaded, framework=framework)
+    if hasattr(model, "eval"):  # PyTorch modules start in training mode; the others default to inference
+        model.eval()
     print(f"{type(model).__name__}: {model.num_parameters():,} parameters")
 
     step(f"4. A tokenizer from our own vocabulary ({vocab_file.name}, {vocab_size} tokens)")

@@ -1,0 +1,38 @@
+"""The `polyformer` command: demo, inspect, and its errors."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "polyformer", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("framework", ["torch", "flax"])
+def test_demo_walks_the_guide(framework, tmp_path):
+    result = run("demo", "--framework", framework, "--output", str(tmp_path), "--dim", "32", "--layers", "1", "--heads", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert '"activation": "relu"' in out and '"attention_dropout": 0.4' in out
+    assert "reloaded config equals the original: True" in out
+    assert re.search(r"max abs difference after the round trip: 0\.00e\+00", out), out
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer.json"):
+        assert (tmp_path / name).is_file()
+    inspect = run("inspect", str(tmp_path), "--tensors")
+    assert inspect.returncode == 0, inspect.stderr
+    assert "model_type:    distilbert" in inspect.stdout
+    assert "embeddings.word_embeddings.weight" in inspect.stdout
+
+
+def test_errors_are_one_line(tmp_path):
+    result = run("inspect", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert "missing" in result.stderr and "Traceback" not in result.stderr
+    result = run("demo", "--framework", "mxnet")
+    assert result.returncode == 2 and "not a known framework" in result.stderr
+    (tmp_path / "config.json").write_text("{oops")
+    result = run("inspect", str(tmp_path))
+    assert result.returncode == 2 and "config.json is not valid JSON" in result.stderr
