@@ -275,6 +275,12 @@ def test_bfloat16_loading(tmp_path):
     assert torch.equal(reloaded.transformer.layer[0].attention.q_lin.weight,
                        hf_model.transformer.layer[0].attention.q_lin.weight.to(torch.bfloat16))
 
+    # dtype="auto": the dtype transformers recorded in config.json.
+    hf_model.to(torch.bfloat16).save_pretrained(tmp_path / "torch-bf16")
+    auto = polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16", dtype="auto")
+    assert auto.dtype == jnp.bfloat16
+    assert polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16").dtype == jnp.float32
+
 
 # ---- building blocks ----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ naming rule of :mod:`polyformer.backends.flax.layers`. Torch is never imported.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any
 
 import jax
@@ -61,7 +62,7 @@ for _name in _outputs.__all__:
 
 def resolve_dtype(dtype: Any) -> jnp.dtype:
     """``None``, a name (``"bfloat16"``) or a dtype -> a floating JAX dtype, with a clear error otherwise."""
-    if dtype is None or dtype == "auto":
+    if dtype is None or (isinstance(dtype, str) and dtype == "auto"):
         return jnp.dtype(jnp.float32)
     if not isinstance(dtype, str) and str(dtype).startswith("torch."):
         dtype = str(dtype)[len("torch."):]  # a torch dtype passed by habit: torch.bfloat16 -> "bfloat16"
@@ -122,11 +123,13 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
+        if dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
+            dtype = config.dtype
         return cls(config, dtype=dtype, _do_init=False)
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         flat = self._flat_params()
-        shapes = {name: tuple(to_canonical_layout(path, np.empty(flat[path].shape, dtype=np.uint8)).shape)
+        shapes = {name: tuple(jax.eval_shape(partial(to_canonical_layout, path), flat[path]).shape)
                   for name, path in self._paths.items()}
         for target in self._tied_targets():
             shapes[target] = shapes[self.tied_weights[target]]
@@ -139,7 +142,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             if name in tied:  # the tie source holds this weight
                 continue
             path = self._paths[name]
-            flat[path] = jnp.asarray(to_flax_layout(path, np.asarray(array)), dtype=self.dtype)
+            array = to_flax_layout(path, np.asarray(array))
+            # Floating weights take the model's dtype; anything else (integer buffers) keeps its own.
+            flat[path] = jnp.asarray(array, dtype=self.dtype if jnp.issubdtype(array.dtype, jnp.floating) else None)
         self.params = unflatten_dict(flat)
 
     def _initialize_missing(self, names: list[str]) -> None:
@@ -169,7 +174,8 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return {name: np.asarray(to_canonical_layout(path, np.asarray(flat[path]))) for name, path in self._paths.items()}
 
     def _after_loading(self) -> None:
-        missing = [name for name, path in self._paths.items() if isinstance(self._flat_params()[path], jax.ShapeDtypeStruct)]
+        flat = self._flat_params()
+        missing = [name for name, path in self._paths.items() if isinstance(flat[path], jax.ShapeDtypeStruct)]
         if missing:  # cannot happen through from_pretrained; guards custom loaders
             raise RuntimeError(f"{type(self).__name__}: weights left unset after loading: {', '.join(missing)}")
 

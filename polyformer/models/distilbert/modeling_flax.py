@@ -325,9 +325,10 @@ class FlaxDistilBertForMultipleChoiceModule(nn.Module):
         def flat(x, trailing):  # (batch, choices, *rest) -> (batch * choices, *rest)
             return None if x is None else x.reshape(-1, *x.shape[x.ndim - trailing:])
 
-        out = self.distilbert(flat(input_ids, 1), flat(attention_mask, 1),
-                              position_ids if position_ids is None or position_ids.ndim < 3 else flat(position_ids, 1),
-                              flat(inputs_embeds, 2), train, output_hidden_states, output_attentions)
+        if position_ids is not None and position_ids.ndim == 3:
+            position_ids = flat(position_ids, 1)
+        out = self.distilbert(flat(input_ids, 1), flat(attention_mask, 1), position_ids, flat(inputs_embeds, 2),
+                              train, output_hidden_states, output_attentions)
         pooled = jax.nn.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
         logits = self.classifier(self.dropout(pooled, deterministic=not train)).reshape(-1, num_choices)
         loss = cross_entropy(logits, labels) if labels is not None else None
