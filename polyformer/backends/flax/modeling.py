@@ -123,7 +123,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
-        if dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
+        if isinstance(dtype, str) and dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
             dtype = config.dtype
         return cls(config, dtype=dtype, _do_init=False)
 
