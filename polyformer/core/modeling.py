@@ -268,7 +268,16 @@ class PreTrainedModelMixin:
         tensors = self._export_canonical()
         config = copy.deepcopy(self.config)
         config.architectures = [self.canonical_class_name()]
+        config.dtype = _weights_dtype(tensors) or config.dtype  # as transformers does, so dtype="auto" works
         save_directory.mkdir(parents=True, exist_ok=True)
         save_tensors(tensors, save_directory, max_shard_size=max_shard_size)
         config.save_pretrained(save_directory)
 
+
+def _weights_dtype(tensors: dict[str, Any]) -> str | None:
+    """The dtype name ("float32", "bfloat16"...) of the first floating-point tensor, if any."""
+    for tensor in tensors.values():
+        name = str(tensor.dtype).rpartition(".")[2]
+        if "float" in name:
+            return name
+    return None
