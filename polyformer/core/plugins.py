@@ -56,7 +56,7 @@ class PluginInfo:
     name: str
     distribution: str = ""
     version: str = ""
-    status: str = "ok"  # "ok", "failed", "disabled", "partial"
+    status: str = "ok"  # "ok", "failed", "disabled", "partial", "incompatible"
     errors: list[str] = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
@@ -121,12 +121,41 @@ def _load_entrypoints(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) ->
         if (only is not None and ep.name not in only) or ep.name in skip:
             info.status = "disabled"
             continue
+        problem = _incompatibility(dist)
+        if problem:
+            info.status = "incompatible"
+            _report(info, problem)
+            continue
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported, never fatal
             info.status = "failed"
             _report(info, f"failed to load entry point '{ep.value}': {type(exc).__name__}: {exc}")
+
+
+def _incompatibility(dist) -> str | None:
+    """Why the plugin's distribution cannot work with this polyformer, judged from its metadata alone.
+
+    A plugin says which polyformer it was built for with an ordinary requirement
+    (``dependencies = ["polyformer>=0.1,<0.2"]``); it is checked before the plugin is imported.
+    """
+    if dist is None or dist.metadata["Name"] == "polyformer":
+        return None
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from .. import __version__
+
+    for line in dist.requires or ():
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if requirement.name.lower() != "polyformer" or requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        if requirement.specifier and not requirement.specifier.contains(__version__, prereleases=True):
+            return f"built for polyformer{requirement.specifier}, but polyformer {__version__} is installed; skipped"
+    return None
 
 
 def _call_hook(pm: pluggy.PluginManager, hook_name: str, add, infos: dict[str, PluginInfo], record: str) -> None:
