@@ -19,6 +19,7 @@ __all__ = ["main"]
 # ---- plugins -------------------------------------------------------------------
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .core.plugins import get_registry
+    from .core.registry import class_name
 
     registry = get_registry()
     print("Plugins:")
@@ -37,8 +38,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     print("\nArchitectures:")
     for model_type, arch in sorted(registry.architectures.items()):
         print(f"  {model_type}  (plugin {arch.plugin})")
-        print(f"    config:     {arch.config.rpartition(':')[2]}")
-        tokenizers = [p.rpartition(":")[2] for p in (arch.tokenizer, arch.tokenizer_fast) if p]
+        print(f"    config:     {class_name(arch.config)}")
+        tokenizers = [class_name(p) for p in (arch.tokenizer, arch.tokenizer_fast) if p]
         if tokenizers:
             print(f"    tokenizers: {', '.join(tokenizers)}")
         for framework, heads in sorted(arch.models.items()):

@@ -14,8 +14,8 @@ from typing import Any
 
 from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
 from .hub import resolve_file
-from .plugins import get_registry
-from .registry import Architecture, import_object
+from .plugins import get_registry, register
+from .registry import Architecture, class_name, import_object
 
 __all__ = [
     "choose_framework",
@@ -92,10 +92,20 @@ class AutoConfig:
 
     @staticmethod
     def register(model_type: str, config_class: type[PretrainedConfig], exist_ok: bool = False) -> None:
-        """Register a config class for ``model_type`` in-process (no packaging needed)."""
-        from .plugins import register
-
-        _register_class(model_type, "config", config_class, exist_ok, register)
+        """Register ``config_class`` for ``model_type`` in-process: the notebook path, same effect as a plugin."""
+        if getattr(config_class, "model_type", None) != model_type:
+            raise ValueError(
+                f"config_class.model_type is {getattr(config_class, 'model_type', None)!r}, but it is registered as "
+                f"'{model_type}': they must be the same"
+            )
+        arch = get_registry().architectures.get(model_type)
+        if arch is None:
+            register(Architecture(model_type=model_type, config=config_class))
+        elif not exist_ok and import_object(arch.config) is not config_class:
+            raise ValueError(f"model_type '{model_type}' is already registered (plugin '{arch.plugin}'); pass exist_ok=True to replace its config")
+        else:
+            arch.config = config_class
+            get_registry().names[config_class.__name__] = config_class
 
 
 class AutoTokenizer:
@@ -133,11 +143,27 @@ class AutoTokenizer:
             raise ValueError(f"Architecture '{arch.model_type}' registers no tokenizer")
         return import_object(path).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
+    @staticmethod
+    def register(config_class: type[PretrainedConfig], slow_tokenizer_class: type | None = None,
+                 fast_tokenizer_class: type | None = None, exist_ok: bool = False) -> None:
+        """Register tokenizer classes for ``config_class.model_type``, in-process."""
+        registry = get_registry()
+        arch = registry.architectures.get(config_class.model_type)
+        if arch is None:
+            AutoConfig.register(config_class.model_type, config_class)
+            arch = registry.architectures[config_class.model_type]
+        for slot, new in (("tokenizer", slow_tokenizer_class), ("tokenizer_fast", fast_tokenizer_class)):
+            if new is None:
+                continue
+            old = getattr(arch, slot)
+            if old is not None and import_object(old) is not new and not exist_ok:
+                raise ValueError(f"'{arch.model_type}' already has a {slot.replace('_', ' ')}: {old}")
+            setattr(arch, slot, new)
+            registry.names[new.__name__] = new
 
-def _short(path: str | None) -> str:
-    if not path:
-        return ""
-    return path.rpartition(":")[2]
+
+def _short(path) -> str:
+    return class_name(path) if path else ""
 
 
 class _AutoModel:
@@ -182,34 +208,26 @@ class _AutoModel:
     @classmethod
     def register(cls, config_class: type[PretrainedConfig], model_class: type, *, framework: str | None = None,
                  exist_ok: bool = False) -> None:
-        """Register ``model_class`` as this task's model for ``config_class.model_type`` in-process."""
-        from .plugins import register
+        """Register ``model_class`` as this task's model for ``config_class.model_type``, in-process.
 
-        framework = framework or getattr(model_class, "framework", "") or "torch"
-        _register_class(config_class.model_type, ("model", framework, cls.task), model_class, exist_ok, register,
-                        config_class=config_class)
-
-
-def _register_class(model_type, slot, obj, exist_ok, register, config_class=None) -> None:
-    """Add one class to the registry by hand: the notebook path, same effect as a plugin hook."""
-    registry = get_registry()
-    path = f"{obj.__module__}:{obj.__qualname__}"
-    arch = registry.architectures.get(model_type)
-    if arch is None:
-        config_path = path if slot == "config" else f"{config_class.__module__}:{config_class.__qualname__}"
-        arch = Architecture(model_type=model_type, config=config_path)
-        register(arch)
-    elif slot == "config":
-        if arch.config != path and not exist_ok:
-            raise ValueError(f"model_type '{model_type}' already has config class {arch.config}")
-        arch.config = path
-    if slot != "config":
-        _, framework, task = slot
+        The framework is read from ``model_class.framework`` unless given. Registers the
+        config too when its ``model_type`` is new.
+        """
+        registry = get_registry()
+        framework = framework or getattr(model_class, "framework", "")
+        if framework not in registry.backends:
+            raise ValueError(f"{model_class.__name__}: unknown framework {framework!r}; pass framework= one of "
+                             f"{', '.join(sorted(registry.backends))}")
+        arch = registry.architectures.get(config_class.model_type)
+        if arch is None:
+            AutoConfig.register(config_class.model_type, config_class)
+            arch = registry.architectures[config_class.model_type]
         heads = arch.models.setdefault(framework, {})
-        if task in heads and heads[task] != path and not exist_ok:
-            raise ValueError(f"'{model_type}' already has a {task} model for {framework}: {heads[task]}")
-        heads[task] = path
-    registry.names[obj.__name__] = path
+        if cls.task in heads and import_object(heads[cls.task]) is not model_class and not exist_ok:
+            raise ValueError(f"'{config_class.model_type}' already has a {cls.task} model for {framework}: "
+                             f"{heads[cls.task]}; pass exist_ok=True to replace it")
+        heads[cls.task] = model_class
+        registry.names[model_class.__name__] = model_class
 
 
 class AutoModel(_AutoModel):

@@ -37,8 +37,13 @@ class RegistrationError(ValueError):
     """A plugin's registration is malformed or clashes with an earlier one."""
 
 
-def import_object(path: str):
-    """Import ``"package.module:Name"`` (or ``"package.module.Name"``) and return the object."""
+def import_object(path):
+    """Import ``"package.module:Name"`` (or ``"package.module.Name"``) and return the object.
+
+    A class given directly (in-process registration from a notebook) is returned as it is.
+    """
+    if not isinstance(path, str):
+        return path
     if ":" in path:
         module_name, _, attr = path.partition(":")
     else:
@@ -55,7 +60,9 @@ def import_object(path: str):
     return obj
 
 
-def _class_name(path: str) -> str:
+def class_name(path) -> str:
+    if not isinstance(path, str):
+        return path.__name__
     return path.rpartition(":")[2].rpartition(".")[2] if ":" in path else path.rpartition(".")[2]
 
 
@@ -77,7 +84,7 @@ class Architecture:
     models: dict[str, dict[str, str]] = field(default_factory=dict)
     plugin: str = ""
 
-    def class_paths(self) -> list[str]:
+    def class_paths(self) -> list:
         """Every import path this architecture names (used for top-level names)."""
         paths = [self.config, self.tokenizer, self.tokenizer_fast, self.image_processor,
                  self.feature_extractor, self.processor]
@@ -88,8 +95,8 @@ class Architecture:
     def check(self) -> None:
         if not isinstance(self.model_type, str) or not self.model_type:
             raise RegistrationError(f"Architecture.model_type must be a non-empty string, got {self.model_type!r}")
-        if not isinstance(self.config, str) or not self.config:
-            raise RegistrationError(f"Architecture '{self.model_type}': config must be an import path string")
+        if not self.config or not isinstance(self.config, (str, type)):
+            raise RegistrationError(f"Architecture '{self.model_type}': config must be an import path string or a class")
         for framework, heads in self.models.items():
             for task in heads:
                 if task not in TASKS:
@@ -155,12 +162,12 @@ class Registry:
                 f"model_type '{arch.model_type}' is already registered by plugin '{existing.plugin or '?'}'"
             )
         for path in arch.class_paths():
-            name = _class_name(path)
+            name = class_name(path)
             if self.names.get(name, path) != path:
                 raise RegistrationError(f"class name '{name}' ({path}) is already registered as {self.names[name]}")
         self.architectures[arch.model_type] = arch
         for path in arch.class_paths():
-            self.names[_class_name(path)] = path
+            self.names[class_name(path)] = path
 
     def add_backend(self, backend: Backend, plugin: str = "") -> None:
         if not isinstance(backend, Backend):
