@@ -144,8 +144,10 @@ def test_inputs_embeds_equals_input_ids(mlm):
     with torch.no_grad():
         by_ids = model.distilbert(**inputs).last_hidden_state
         embeds = model.get_input_embeddings()(inputs["input_ids"])
+        kept = embeds.clone()
         by_embeds = model.distilbert(inputs_embeds=embeds, attention_mask=inputs["attention_mask"]).last_hidden_state
     torch.testing.assert_close(by_ids, by_embeds)
+    assert torch.equal(embeds, kept)  # the caller's tensor is never modified
     with pytest.raises(ValueError, match="exactly one of input_ids or inputs_embeds"):
         model.distilbert(input_ids=inputs["input_ids"], inputs_embeds=embeds)
 

@@ -257,3 +257,29 @@ def test_device_property_and_move():
 def test_model_needs_a_config():
     with pytest.raises(TypeError, match="from_pretrained"):
         polyformer.DistilBertModel("distilbert-base-uncased")
+
+
+@pytest.mark.parametrize("name", sorted(layers._ACTIVATION_FUNCTIONS))
+def test_activation_in_place_form_is_the_same(name):
+    activation = layers.get_activation(name)
+    x = torch.randn(4, 9) * 3
+    expected = activation(x)
+    overwritten = x.clone()
+    torch.testing.assert_close(activation(overwritten, inplace=True), expected, rtol=0, atol=0)
+    assert not torch.equal(x, expected) or name == "linear"  # the default form leaves its input alone
+
+
+def test_checkpointing_goes_through_torch_utils_checkpoint(monkeypatch):
+    import torch.utils.checkpoint as tuc
+
+    calls = []
+    real = tuc.checkpoint
+    monkeypatch.setattr(tuc, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = polyformer.DistilBertModel(pf_config(**SMALL))
+    model.gradient_checkpointing_enable()
+    inputs = make_inputs(SMALL, "base")
+    model(**inputs).last_hidden_state.sum().backward()
+    assert len(calls) == SMALL["n_layers"]
+    model.eval()
+    model(**inputs)
+    assert len(calls) == SMALL["n_layers"]  # not while evaluating

@@ -49,14 +49,23 @@ __all__ = [
 
 # ---- activations --------------------------------------------------------------------
 class Activation(nn.Module):
-    """A named element-wise activation (a module, so it prints in the model summary)."""
+    """A named element-wise activation (a module, so it prints in the model summary).
 
-    def __init__(self, name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    ``forward(x, inplace=True)`` overwrites ``x`` when the activation has an in-place
+    form: callers pass it for a tensor they own and while autograd is off, which spares
+    allocating a second buffer as large as the feed-forward's hidden layer.
+    """
+
+    def __init__(self, name: str, fn: Callable[[torch.Tensor], torch.Tensor],
+                 inplace_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         super().__init__()
         self.name = name
         self.fn = fn
+        self.inplace_fn = inplace_fn
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        if inplace and self.inplace_fn is not None:
+            return self.inplace_fn(x)
         return self.fn(x)
 
     def extra_repr(self) -> str:
@@ -69,28 +78,34 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
 
 
-_ACTIVATION_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "gelu": F.gelu,
-    "gelu_new": _gelu_tanh,
-    "gelu_fast": _gelu_tanh,
-    "gelu_pytorch_tanh": _gelu_tanh,
-    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "linear": lambda x: x,
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+# name -> (function, in-place function or None)
+_ACTIVATION_FUNCTIONS: dict[str, tuple[Callable, Callable | None]] = {
+    "gelu": (F.gelu, torch.ops.aten.gelu_),
+    "gelu_new": (_gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "gelu_fast": (_gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "gelu_pytorch_tanh": (_gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "quick_gelu": (lambda x: x * torch.sigmoid(1.702 * x), None),
+    "relu": (F.relu, torch.relu_),
+    "silu": (F.silu, lambda x: F.silu(x, inplace=True)),
+    "swish": (F.silu, lambda x: F.silu(x, inplace=True)),
+    "tanh": (torch.tanh, torch.tanh_),
+    "sigmoid": (torch.sigmoid, torch.sigmoid_),
+    "linear": (_identity, _identity),
 }
 assert set(_ACTIVATION_FUNCTIONS) == set(ACTIVATIONS), "every configurable activation needs a torch implementation"
 
 
-def get_activation(name: str) -> nn.Module:
+def get_activation(name: str) -> Activation:
     """The activation module for a config's activation name (see ``ACTIVATIONS``)."""
     try:
-        return Activation(name, _ACTIVATION_FUNCTIONS[name])
+        fn, inplace_fn = _ACTIVATION_FUNCTIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}") from None
+    return Activation(name, fn, inplace_fn)
 
 
 # ---- masks ----------------------------------------------------------------------------
@@ -292,8 +307,10 @@ class FeedForward(nn.Module):
         self.chunk_size = chunk_size
 
     def _block(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.activation(getattr(self, self.names[0])(x))
-        return self.dropout(getattr(self, self.names[1])(x))
+        hidden = getattr(self, self.names[0])(x)
+        # Without autograd the activation may overwrite the hidden layer it owns.
+        hidden = self.activation(hidden, inplace=not torch.is_grad_enabled())
+        return self.dropout(getattr(self, self.names[1])(hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.chunk_size and x.size(1) > self.chunk_size:

@@ -63,12 +63,14 @@ class Embeddings(nn.Module):
         inputs_embeds: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if input_ids is not None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        length = inputs_embeds.size(1)
         if position_ids is None:
+            length = (input_ids if input_ids is not None else inputs_embeds).size(1)
             position_ids = self.position_ids[:, :length]
-        embeddings = inputs_embeds + self.position_embeddings(position_ids)
+        positions = self.position_embeddings(position_ids)
+        if input_ids is not None:
+            embeddings = self.word_embeddings(input_ids).add_(positions)  # our own fresh tensor: add in place
+        else:
+            embeddings = inputs_embeds + positions  # never modify the caller's tensor
         return self.dropout(self.LayerNorm(embeddings))
 
 
@@ -90,8 +92,10 @@ class TransformerBlock(nn.Module):
 
     def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
         attended, weights = self.attention(hidden_states, mask, head_mask, output_attentions)
-        hidden_states = self.sa_layer_norm(attended + hidden_states)
-        hidden_states = self.output_layer_norm(self.ffn(hidden_states) + hidden_states)
+        # In-place residual adds reuse the fresh output buffers (no allocation per add);
+        # autograd allows it, since neither a linear nor dropout keeps its output for backward.
+        hidden_states = self.sa_layer_norm(attended.add_(hidden_states))
+        hidden_states = self.output_layer_norm(self.ffn(hidden_states).add_(hidden_states))
         return hidden_states, weights
 
 
@@ -262,7 +266,8 @@ class DistilBertForMaskedLM(_DistilBertHead):
         )
         encoded = self._encode(input_ids, attention_mask, head_mask, inputs_embeds,
                                output_attentions, output_hidden_states, position_ids)
-        hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(encoded.last_hidden_state)))
+        transformed = self.vocab_transform(encoded.last_hidden_state)
+        hidden = self.vocab_layer_norm(self.activation(transformed, inplace=not torch.is_grad_enabled()))
         logits = self.vocab_projector(hidden)
         loss = losses.masked_lm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions)
