@@ -227,6 +227,18 @@ class PretrainedConfig:
     def __iter__(self):
         return iter(self.to_dict())
 
+    def apply_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Set the overrides that name existing keys, validate, and return the others (unused)."""
+        unused = {}
+        for key, value in overrides.items():
+            if hasattr(self, key):
+                setattr(self, key, value)
+            else:
+                unused[key] = value
+        if len(unused) < len(overrides):
+            self.validate()
+        return unused
+
     def update(self, values: dict[str, Any]) -> None:
         """Set several keys at once, then validate."""
         for key, value in values.items():
@@ -279,14 +291,7 @@ class PretrainedConfig:
         if not isinstance(config_dict, dict):
             raise TypeError(f"from_dict expected a dict, got {type(config_dict).__name__}")
         config = cls(**config_dict)
-        unused = {}
-        for key, value in kwargs.items():
-            if hasattr(config, key):
-                setattr(config, key, value)
-            else:
-                unused[key] = value
-        if kwargs:
-            config.validate()
+        unused = config.apply_overrides(kwargs)
         return (config, unused) if return_unused_kwargs else config
 
     @classmethod

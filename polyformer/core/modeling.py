@@ -140,13 +140,7 @@ class PreTrainedModelMixin:
             config, unused = cls.config_class.from_pretrained(config, return_unused_kwargs=True, **kwargs)
         elif isinstance(config, PretrainedConfig):
             config = copy.deepcopy(config)
-            unused = {}
-            for key, value in kwargs.items():
-                if hasattr(config, key):
-                    setattr(config, key, value)
-                else:
-                    unused[key] = value
-            config.validate()
+            unused = config.apply_overrides(kwargs)
         else:
             raise TypeError(f"config must be a PretrainedConfig or a path, got {type(config).__name__}")
         if unused:

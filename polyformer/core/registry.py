@@ -20,6 +20,8 @@ __all__ = [
     "Registry",
     "RegistrationError",
     "import_object",
+    "head_paths",
+    "class_name",
 ]
 
 #: Tasks a model class can serve; the key is what plugins use in ``Architecture.models``.
@@ -31,6 +33,27 @@ TASKS = (
     "question-answering",
     "multiple-choice",
 )
+
+
+# Class-name suffix of each task's model, by the transformers naming convention.
+_TASK_SUFFIXES = {
+    "base": "Model",
+    "masked-lm": "ForMaskedLM",
+    "sequence-classification": "ForSequenceClassification",
+    "token-classification": "ForTokenClassification",
+    "question-answering": "ForQuestionAnswering",
+    "multiple-choice": "ForMultipleChoice",
+}
+
+
+def head_paths(module: str, name: str, prefix: str = "", tasks: tuple[str, ...] = TASKS) -> dict[str, str]:
+    """Import paths of an architecture's models named the transformers way.
+
+    ``head_paths("pkg.modeling_keras", "Bert", "TF")`` gives
+    ``{"base": "pkg.modeling_keras:TFBertModel", "masked-lm": "pkg.modeling_keras:TFBertForMaskedLM", ...}``
+    for each of ``tasks``: what ``Architecture.models[framework]`` expects.
+    """
+    return {task: f"{module}:{prefix}{name}{_TASK_SUFFIXES[task]}" for task in tasks}
 
 
 class RegistrationError(ValueError):

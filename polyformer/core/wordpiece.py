@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_text
-from .tokenization import PreTrainedTokenizer, PreTrainedTokenizerFast
+from .tokenization import PreTrainedTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 __all__ = [
     "BasicTokenizer",
@@ -257,20 +257,9 @@ class WordpieceTokenizer:
 
 
 def _cleanup(token: str) -> str:
-    """The clean-up of the ``tokenizers`` WordPiece decoder, applied to each decoded token."""
-    return (
-        token.replace(" .", ".")
-        .replace(" ?", "?")
-        .replace(" !", "!")
-        .replace(" ,", ",")
-        .replace(" ' ", "'")
-        .replace(" n't", "n't")
-        .replace(" 'm", "'m")
-        .replace(" do not", " don't")
-        .replace(" 's", "'s")
-        .replace(" 've", "'ve")
-        .replace(" 're", "'re")
-    )
+    """The clean-up of the ``tokenizers`` WordPiece decoder, applied to each decoded token:
+    the usual English clean-up, plus its own " do not" -> " don't"."""
+    return PreTrainedTokenizerBase.clean_up_tokenization(token).replace(" do not", " don't")
 
 
 def wordpiece_decode(tokens: list[str], prefix: str = "##", cleanup: bool = True) -> str:

@@ -1,20 +1,9 @@
 """Registers DistilBERT through the ``polyformer`` entry-point group, like any third-party plugin."""
 
 from ...core.hookspecs import hookimpl
-from ...core.registry import Architecture
+from ...core.registry import Architecture, head_paths
 
 _PKG = "polyformer.models.distilbert"
-
-
-def _heads(module: str, prefix: str) -> dict[str, str]:
-    return {
-        "base": f"{_PKG}.{module}:{prefix}DistilBertModel",
-        "masked-lm": f"{_PKG}.{module}:{prefix}DistilBertForMaskedLM",
-        "sequence-classification": f"{_PKG}.{module}:{prefix}DistilBertForSequenceClassification",
-        "token-classification": f"{_PKG}.{module}:{prefix}DistilBertForTokenClassification",
-        "question-answering": f"{_PKG}.{module}:{prefix}DistilBertForQuestionAnswering",
-        "multiple-choice": f"{_PKG}.{module}:{prefix}DistilBertForMultipleChoice",
-    }
 
 
 @hookimpl
@@ -26,9 +15,9 @@ def register_architectures(register):
             tokenizer=f"{_PKG}.tokenization:DistilBertTokenizer",
             tokenizer_fast=f"{_PKG}.tokenization_fast:DistilBertTokenizerFast",
             models={
-                "torch": _heads("modeling_torch", ""),
-                "keras": _heads("modeling_keras", "TF"),
-                "flax": _heads("modeling_flax", "Flax"),
+                "torch": head_paths(f"{_PKG}.modeling_torch", "DistilBert"),
+                "keras": head_paths(f"{_PKG}.modeling_keras", "DistilBert", prefix="TF"),
+                "flax": head_paths(f"{_PKG}.modeling_flax", "DistilBert", prefix="Flax"),
             },
         )
     )
