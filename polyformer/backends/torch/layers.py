@@ -11,12 +11,23 @@ numerics, head pruning, embedding resizing, weight init) is written once:
 * :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections whose
   attribute names the architecture chooses, so tensor names match its checkpoints;
 * :class:`FeedForward`: two linears with an activation and dropout, optionally chunked;
+* :class:`DenseAddNorm`: the BERT family's output sub-layer, ``LayerNorm(dropout(dense(x)) + residual)``;
+* :func:`apply_chunked`: run a position-wise block on slices of the sequence;
+* :class:`Embeddings`: word + (token type) + position embeddings, LayerNorm, dropout;
+* :class:`Encoder`: the stack of blocks, with hidden states, attentions, head masks and
+  gradient checkpointing handled once;
 * :func:`sinusoidal_positions`: the fixed position table of "Attention is all you need";
 * :func:`prune_linear`, :func:`heads_to_keep`: really remove heads from linears;
 * :func:`resize_embedding`, :func:`resize_linear_out`: grow or shrink a vocabulary
   keeping the old rows;
 * :func:`init_module`: the Hugging Face initialisation of Linear, Embedding, LayerNorm;
-* :func:`expand_attention_mask`, :func:`expand_head_mask`, :func:`call_layer`.
+* :func:`expand_attention_mask`, :func:`expand_head_mask`, :func:`call_layer`;
+* :func:`flatten_choices`, :func:`start_end_logits`: the input and output plumbing of
+  the multiple-choice and question-answering heads.
+
+Modules take plain sizes, not a config, so any architecture can map its own config keys
+onto them; the attribute names they create are those of the ``transformers``
+checkpoints that use them.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.configuration import ACTIVATIONS
+from ...core.outputs import BaseModelOutput
 
 __all__ = [
     "get_activation",
@@ -37,6 +49,12 @@ __all__ = [
     "expand_head_mask",
     "MultiHeadSelfAttention",
     "FeedForward",
+    "DenseAddNorm",
+    "apply_chunked",
+    "Embeddings",
+    "Encoder",
+    "flatten_choices",
+    "start_end_logits",
     "sinusoidal_positions",
     "heads_to_keep",
     "prune_linear",
@@ -313,9 +331,154 @@ class FeedForward(nn.Module):
         return self.dropout(getattr(self, self.names[1])(hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.chunk_size and x.size(1) > self.chunk_size:
-            return torch.cat([self._block(part) for part in x.split(self.chunk_size, dim=1)], dim=1)
-        return self._block(x)
+        return apply_chunked(self._block, self.chunk_size, x)
+
+
+def apply_chunked(fn: Callable[[torch.Tensor], torch.Tensor], chunk_size: int, x: torch.Tensor) -> torch.Tensor:
+    """``fn(x)`` computed on slices of ``chunk_size`` positions (dim 1) when ``chunk_size`` > 0.
+
+    For position-wise blocks (feed-forward): the result is the same, the peak memory of
+    the block's hidden layer is bounded (``config.chunk_size_feed_forward``).
+    """
+    if chunk_size and x.size(1) > chunk_size:
+        return torch.cat([fn(part) for part in x.split(chunk_size, dim=1)], dim=1)
+    return fn(x)
+
+
+class DenseAddNorm(nn.Module):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the output sub-layer of the BERT family.
+
+    BERT, RoBERTa, ELECTRA... end both their attention and their feed-forward with it
+    (``attention.output`` and ``output`` in their checkpoints), hence the attribute
+    names ``dense``, ``dropout`` and ``LayerNorm``.
+    """
+
+    def __init__(self, in_dim: int, dim: int, dropout: float = 0.0, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_dim, dim)
+        self.LayerNorm = nn.LayerNorm(dim, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        # The residual is added in place to the fresh output (no allocation); autograd
+        # allows it, since neither a linear nor dropout keeps its output for backward.
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)).add_(residual))
+
+
+# ---- embeddings and the encoder stack ---------------------------------------------------
+class Embeddings(nn.Module):
+    """Word + token-type + position embeddings, then LayerNorm and dropout.
+
+    ``type_vocab_size=0`` leaves out the token-type table (DistilBERT); with it, missing
+    ``token_type_ids`` mean type 0 everywhere (BERT). Sums are taken in the order
+    ``(word + type) + position``, as ``transformers`` does. ``position_ids`` is a
+    non-persistent buffer, rebuilt by :meth:`reset_buffers` after loading on the meta device.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        dim: int,
+        max_positions: int,
+        *,
+        type_vocab_size: int = 0,
+        pad_token_id: int | None = None,
+        eps: float = 1e-12,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab_size, dim, padding_idx=pad_token_id)
+        self.position_embeddings = nn.Embedding(max_positions, dim)
+        self.token_type_embeddings = nn.Embedding(type_vocab_size, dim) if type_vocab_size else None
+        self.LayerNorm = nn.LayerNorm(dim, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("position_ids", torch.arange(max_positions)[None, :], persistent=False)
+
+    def reset_buffers(self) -> None:
+        """Rebuild ``position_ids`` (never in a checkpoint) after loading on the meta device."""
+        device = self.word_embeddings.weight.device
+        self.position_ids = torch.arange(self.position_embeddings.num_embeddings, device=device)[None, :]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(batch, seq)`` ids, or ``(batch, seq, dim)`` embeddings -> ``(batch, seq, dim)``."""
+        # ``own`` is True once ``embeddings`` is a fresh tensor we may add to in place;
+        # the caller's ``inputs_embeds`` is never modified.
+        if input_ids is not None:
+            embeddings, own = self.word_embeddings(input_ids), True
+        else:
+            embeddings, own = inputs_embeds, False
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
+                types = self.token_type_embeddings.weight[0]
+            else:
+                types = self.token_type_embeddings(token_type_ids)
+            embeddings, own = (embeddings.add_(types) if own else embeddings + types), True
+        if position_ids is None:
+            position_ids = self.position_ids[:, : embeddings.size(1)]
+        positions = self.position_embeddings(position_ids)
+        embeddings = embeddings.add_(positions) if own else embeddings + positions
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class Encoder(nn.Module):
+    """The stack of blocks (``layer.0``, ``layer.1``...): the loop every encoder runs.
+
+    Each block is called as ``block(hidden_states, mask, head_mask, output_attentions)``
+    and returns ``(hidden_states, attention weights or None)``. This module collects
+    the hidden states (the input first) and attentions when asked, hands each block its
+    row of the head mask, and recomputes blocks in the backward pass while
+    ``gradient_checkpointing`` is on (see :func:`call_layer`).
+    """
+
+    def __init__(self, blocks: Iterable[nn.Module]) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(blocks)
+        self.gradient_checkpointing = False
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        head_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> BaseModelOutput:
+        """``mask`` as :func:`expand_attention_mask` makes it; ``head_mask`` as :func:`expand_head_mask` takes it."""
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        head_masks = expand_head_mask(head_mask, len(self.layer))
+        checkpointing = self.gradient_checkpointing and self.training
+        for block, layer_head_mask in zip(self.layer, head_masks):
+            hidden_states, weights = call_layer(
+                block, hidden_states, mask, layer_head_mask, output_attentions, checkpointing=checkpointing
+            )
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+
+# ---- head plumbing ------------------------------------------------------------------------
+def flatten_choices(tensor: torch.Tensor | None, keep: int = 1) -> torch.Tensor | None:
+    """``(batch, choices, *rest)`` -> ``(batch * choices, *rest)`` keeping the last ``keep`` dims; None stays None.
+
+    Multiple-choice heads run the encoder on every choice as a separate sequence:
+    ``keep=1`` for ids and masks, ``keep=2`` for ``inputs_embeds``.
+    """
+    return None if tensor is None else tensor.reshape(-1, *tensor.shape[-keep:])
+
+
+def start_end_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Question-answering logits ``(batch, seq, 2)`` -> start and end logits, each ``(batch, seq)``."""
+    start, end = logits.split(1, dim=-1)
+    return start.squeeze(-1).contiguous(), end.squeeze(-1).contiguous()
 
 
 # ---- positions ------------------------------------------------------------------------

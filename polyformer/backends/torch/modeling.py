@@ -17,7 +17,9 @@ heads, ``tied_weights``; builds its modules in ``__init__`` and ends it with
 ``self.post_init()``; and implements ``_init_weights(module, only)`` for anything
 :func:`~polyformer.backends.torch.layers.init_module` does not cover. The base model
 class implements ``get_input_embeddings`` / ``set_input_embeddings`` and
-``_prune_heads``.
+``_prune_heads``; its ``forward`` reads the output switches with
+:meth:`PreTrainedModel.resolve_output_flags`. A head with a vocabulary projection
+implements ``get_output_embeddings`` / ``set_output_embeddings``.
 """
 
 from __future__ import annotations
@@ -114,6 +116,21 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
     def _init_weights(self, module: nn.Module, only: set[str] | None = None) -> None:
         """Initialise ``module``'s own tensors (``only`` some of them). Override to add cases."""
         layers.init_module(module, self.config.initializer_range, only)
+
+    def resolve_output_flags(
+        self, output_attentions: bool | None, output_hidden_states: bool | None, return_dict: bool | None
+    ) -> tuple[bool, bool, bool]:
+        """The ``forward`` switches, each None replaced by the config's value.
+
+        Every model's ``forward`` starts with this, so a config saved with
+        ``output_hidden_states=True`` (say) behaves the same in every architecture.
+        """
+        config = self.config
+        return (
+            config.output_attentions if output_attentions is None else output_attentions,
+            config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+            config.use_return_dict if return_dict is None else return_dict,
+        )
 
     @property
     def base_model(self) -> nn.Module:

@@ -4,8 +4,10 @@ Module and tensor names are those of ``transformers`` (``distilbert.embeddings.
 word_embeddings.weight``, ``distilbert.transformer.layer.0.attention.q_lin.weight``,
 ``...sa_layer_norm``, ``...ffn.lin1``, ``...output_layer_norm``, ``pre_classifier``,
 ``classifier``, ``qa_outputs``, ``vocab_projector``...), so checkpoints move between
-the two libraries unchanged. The generic pieces (attention, feed-forward, losses,
-init, pruning) come from :mod:`polyformer.backends.torch.layers` and ``losses``.
+the two libraries unchanged. The generic pieces (embeddings, the encoder stack,
+attention, feed-forward, losses, init, pruning) come from
+:mod:`polyformer.backends.torch.layers` and ``losses``; what is written here is
+DistilBERT's own: its block, its fixed sinusoidal positions, and its heads.
 """
 
 from __future__ import annotations
@@ -37,43 +39,6 @@ __all__ = [
 
 
 # ---- building blocks ----------------------------------------------------------------
-class Embeddings(nn.Module):
-    """Token embeddings + position embeddings (learned or fixed sinusoidal), LayerNorm, dropout."""
-
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.dim, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.dim)
-        if config.sinusoidal_pos_embds:
-            # Fixed positions: initialised with the sinusoidal table and not trained,
-            # as in the original DistilBERT.
-            self.position_embeddings.is_sinusoidal = True
-            self.position_embeddings.weight.requires_grad_(False)
-        self.LayerNorm = nn.LayerNorm(config.dim, eps=1e-12)
-        self.dropout = nn.Dropout(config.dropout)
-        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings)[None, :], persistent=False)
-
-    def reset_buffers(self) -> None:
-        """Rebuild ``position_ids`` (never in a checkpoint) after loading on the meta device."""
-        self.position_ids = torch.arange(self.position_embeddings.num_embeddings, device=self.word_embeddings.weight.device)[None, :]
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        if position_ids is None:
-            length = (input_ids if input_ids is not None else inputs_embeds).size(1)
-            position_ids = self.position_ids[:, :length]
-        positions = self.position_embeddings(position_ids)
-        if input_ids is not None:
-            embeddings = self.word_embeddings(input_ids).add_(positions)  # our own fresh tensor: add in place
-        else:
-            embeddings = inputs_embeds + positions  # never modify the caller's tensor
-        return self.dropout(self.LayerNorm(embeddings))
-
-
 class TransformerBlock(nn.Module):
     """Post-norm block: self-attention + residual + LayerNorm, then FFN + residual + LayerNorm."""
 
@@ -99,30 +64,6 @@ class TransformerBlock(nn.Module):
         return hidden_states, weights
 
 
-class Transformer(nn.Module):
-    """The stack of blocks, collecting hidden states and attentions when asked."""
-
-    def __init__(self, config: DistilBertConfig) -> None:
-        super().__init__()
-        self.layer = nn.ModuleList([TransformerBlock(config) for _ in range(config.n_layers)])
-        self.gradient_checkpointing = False
-
-    def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False, output_hidden_states=False):
-        all_hidden = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        head_masks = layers.expand_head_mask(head_mask, len(self.layer))
-        checkpointing = self.gradient_checkpointing and self.training
-        for block, layer_head_mask in zip(self.layer, head_masks):
-            hidden_states, weights = layers.call_layer(
-                block, hidden_states, mask, layer_head_mask, output_attentions, checkpointing=checkpointing
-            )
-            if output_hidden_states:
-                all_hidden += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
-
-
 # ---- models -------------------------------------------------------------------------
 class DistilBertPreTrainedModel(PreTrainedModel):
     """Shared by every DistilBERT model: config class, weight prefix, init of fixed positions."""
@@ -140,22 +81,22 @@ class DistilBertPreTrainedModel(PreTrainedModel):
             return
         super()._init_weights(module, only)
 
-    def _resolve_outputs(self, output_attentions, output_hidden_states, return_dict):
-        config = self.config
-        return (
-            config.output_attentions if output_attentions is None else output_attentions,
-            config.output_hidden_states if output_hidden_states is None else output_hidden_states,
-            config.use_return_dict if return_dict is None else return_dict,
-        )
-
 
 class DistilBertModel(DistilBertPreTrainedModel):
     """The bare encoder: hidden states of every token."""
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
-        self.embeddings = Embeddings(config)
-        self.transformer = Transformer(config)
+        self.embeddings = layers.Embeddings(
+            config.vocab_size, config.dim, config.max_position_embeddings,
+            pad_token_id=config.pad_token_id, dropout=config.dropout,
+        )
+        if config.sinusoidal_pos_embds:
+            # Fixed positions: initialised with the sinusoidal table and not trained,
+            # as in the original DistilBERT.
+            self.embeddings.position_embeddings.is_sinusoidal = True
+            self.embeddings.position_embeddings.weight.requires_grad_(False)
+        self.transformer = layers.Encoder(TransformerBlock(config) for _ in range(config.n_layers))
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -182,7 +123,7 @@ class DistilBertModel(DistilBertPreTrainedModel):
         return_dict: bool | None = None,
         position_ids: torch.Tensor | None = None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         if (input_ids is None) == (inputs_embeds is None):
@@ -261,7 +202,7 @@ class DistilBertForMaskedLM(_DistilBertHead):
         return_dict=None,
         position_ids=None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         encoded = self._encode(input_ids, attention_mask, head_mask, inputs_embeds,
@@ -298,7 +239,7 @@ class DistilBertForSequenceClassification(_DistilBertHead):
         return_dict=None,
         position_ids=None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         encoded = self._encode(input_ids, attention_mask, head_mask, inputs_embeds,
@@ -338,13 +279,13 @@ class DistilBertForQuestionAnswering(_DistilBertHead):
         return_dict=None,
         position_ids=None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         encoded = self._encode(input_ids, attention_mask, head_mask, inputs_embeds,
                                output_attentions, output_hidden_states, position_ids)
         logits = self.qa_outputs(self.dropout(encoded.last_hidden_state))
-        start_logits, end_logits = (part.squeeze(-1).contiguous() for part in logits.split(1, dim=-1))
+        start_logits, end_logits = layers.start_end_logits(logits)
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = losses.question_answering_loss(start_logits, end_logits, start_positions, end_positions)
@@ -378,7 +319,7 @@ class DistilBertForTokenClassification(_DistilBertHead):
         return_dict=None,
         position_ids=None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         encoded = self._encode(input_ids, attention_mask, head_mask, inputs_embeds,
@@ -412,16 +353,13 @@ class DistilBertForMultipleChoice(_DistilBertHead):
         return_dict=None,
         position_ids=None,
     ):
-        output_attentions, output_hidden_states, return_dict = self._resolve_outputs(
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-
-        def flat(tensor, keep):  # (batch, choices, *rest) -> (batch * choices, *rest)
-            return None if tensor is None else tensor.reshape(-1, *tensor.shape[-keep:])
-
-        encoded = self._encode(flat(input_ids, 1), flat(attention_mask, 1), head_mask, flat(inputs_embeds, 2),
-                               output_attentions, output_hidden_states, flat(position_ids, 1))
+        flat = layers.flatten_choices
+        encoded = self._encode(flat(input_ids), flat(attention_mask), head_mask, flat(inputs_embeds, keep=2),
+                               output_attentions, output_hidden_states, flat(position_ids))
         logits = self._pool_and_classify(encoded.last_hidden_state).view(-1, num_choices)
         loss = losses.multiple_choice_loss(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(
