@@ -2,10 +2,10 @@
 
 Every architecture plugin written for the Keras backend composes these pieces:
 
-* :class:`Linear`, :class:`LayerNorm`, :class:`Embedding` and :class:`OutputProjection`
-  create their weights in ``__init__`` (so a model has its weights as soon as it is
-  built from a config, with no dummy call) and say how each weight maps to the
-  canonical checkpoint layout (:meth:`canonical_weights`);
+* :class:`Linear`, :class:`LayerNorm`, :class:`Embedding`, :class:`OutputProjection` and
+  :class:`Parameter` create their weights in ``__init__`` (so a model has its weights as
+  soon as it is built from a config, with no dummy call) and say how each weight maps
+  to the canonical checkpoint layout (:meth:`canonical_weights`);
 * :func:`named_canonical_weights` walks a model like ``torch.nn.Module.named_parameters``
   does: the canonical name of a weight is the path of attribute names that leads to it
   (``transformer.layer.0.attention.q_lin.weight``). A model therefore gets the
@@ -14,9 +14,15 @@ Every architecture plugin written for the Keras backend composes these pieces:
   losses and :func:`sinusoidal_positions` compute exactly what ``transformers``'
   PyTorch code computes, so outputs agree to float32 rounding.
 
-Layers whose attribute names are architecture-specific (DistilBERT's ``q_lin`` /
-``lin1``, BERT's ``attention.self.query``) stay in the architecture's
-``modeling_keras.py`` and are built from these pieces.
+* blocks that many encoders share: :class:`Embeddings` (word + token type + position,
+  LayerNorm, dropout), :class:`SelfAttention` (its projections named by the caller:
+  DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
+  :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
+  with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
+  attentions) and :func:`flatten_choices` for multiple-choice heads.
+
+An architecture's ``modeling_keras.py`` composes these and writes only what is its own
+(the arrangement of its blocks and heads, and their attribute names).
 
 Keras 3 runs here on TensorFlow: ``KERAS_BACKEND`` is set to ``tensorflow`` before
 Keras is first imported (unless the user chose one), and a Keras already running on
@@ -50,6 +56,12 @@ __all__ = [
     "LayerNorm",
     "Embedding",
     "OutputProjection",
+    "Parameter",
+    "Embeddings",
+    "SelfAttention",
+    "DenseResidualNorm",
+    "EncoderStack",
+    "flatten_choices",
     "named_canonical_weights",
     "iter_layers",
     "normal_initializer",
@@ -147,11 +159,12 @@ def _children(layer: keras.layers.Layer) -> Iterator[tuple[str, keras.layers.Lay
 def named_canonical_weights(layer: keras.layers.Layer, prefix: str = "") -> dict[str, CanonicalWeight]:
     """Canonical name -> :class:`CanonicalWeight` for every weight under ``layer``.
 
-    A layer with a ``canonical_weights()`` method is a leaf and names its own weights;
-    any other layer contributes the attribute names leading to its leaves.
+    A layer with a ``canonical_weights()`` method is a leaf and names its own weights (the
+    empty name ``""`` is the leaf itself: see :class:`Parameter`); any other layer
+    contributes the attribute names leading to its leaves.
     """
     if hasattr(layer, "canonical_weights"):
-        return {f"{prefix}{name}": weight for name, weight in layer.canonical_weights().items()}
+        return {f"{prefix}{name}" if name else prefix[:-1]: weight for name, weight in layer.canonical_weights().items()}
     weights: dict[str, CanonicalWeight] = {}
     for name, child in _children(layer):
         weights.update(named_canonical_weights(child, f"{prefix}{name}."))
@@ -266,16 +279,52 @@ class Embedding(keras.layers.Layer):
         self.embeddings.assign(value)
 
 
+class Parameter(keras.layers.Layer):
+    """One free-standing weight, named by the attribute that holds it, like ``torch.nn.Parameter``.
+
+    For weights that belong to no Linear / LayerNorm / Embedding: BERT's
+    ``cls.predictions.bias``, a ViT ``cls_token``. Its canonical name is the attribute
+    path itself (``cls.predictions.bias``), hence the empty name in :meth:`canonical_weights`.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, initializer: Initializer | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._init = initializer or constant_initializer(0.0)
+        self.variable = self.add_weight(shape=tuple(shape), initializer=self._init, name="value")
+        self.built = True
+
+    def call(self, inputs=None):
+        return self.variable
+
+    def canonical_weights(self) -> dict[str, CanonicalWeight]:
+        return {"": CanonicalWeight(self.variable, self._init)}
+
+    def resize(self, new_num: int) -> None:
+        """Keep the first ``new_num`` entries of the first axis; new entries come from the initializer.
+
+        The variable is replaced (Keras variables have a fixed shape): compile again before training.
+        """
+        old = keras.ops.convert_to_numpy(self.variable)
+        extra = max(new_num - len(old), 0)
+        rows = keras.ops.convert_to_numpy(self._init((extra,) + old.shape[1:])).astype(old.dtype)
+        value = np.concatenate([old[:new_num], rows])
+        del self.variable  # untracks the old variable
+        self.variable = self.add_weight(shape=value.shape, initializer="zeros", name="value")
+        self.variable.assign(value)
+
+
 class OutputProjection(keras.layers.Layer):
     """Hidden states -> vocabulary logits, ``x @ W.T + bias`` with ``W`` of shape ``(vocab, dim)``.
 
     With ``embedding`` given, ``W`` *is* that layer's table (tied weights, as in a masked-LM
     head); its canonical ``weight`` name then points at the shared variable, and the model
     lists it in ``tied_weights`` so it is saved once. Without, the projection has its own
-    ``W``, in the same layout.
+    ``W``, in the same layout. Likewise ``bias`` may be a :class:`Parameter` held elsewhere
+    (BERT's ``cls.predictions.decoder.bias`` *is* ``cls.predictions.bias``); by default the
+    projection has its own.
     """
 
-    def __init__(self, vocab_size: int, dim: int, *, embedding: Embedding | None = None,
+    def __init__(self, vocab_size: int, dim: int, *, embedding: Embedding | None = None, bias: Parameter | None = None,
                  initializer_range: float = 0.02, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
@@ -284,8 +333,12 @@ class OutputProjection(keras.layers.Layer):
         self.weight = None
         if embedding is None:
             self.weight = self.add_weight(shape=(vocab_size, dim), initializer=self._init, name="weight")
-        self.bias = self.add_weight(shape=(vocab_size,), initializer="zeros", name="bias")
+        self.bias_parameter = bias if bias is not None else Parameter((vocab_size,), dtype=self.dtype_policy, name="bias")
         self.built = True
+
+    @property
+    def bias(self) -> keras.Variable:
+        return self.bias_parameter.variable
 
     def _matrix(self):
         return self.embedding.embeddings if self.embedding is not None else self.weight
@@ -302,11 +355,7 @@ class OutputProjection(keras.layers.Layer):
 
     def resize(self, new_num: int) -> None:
         """Follow a resized vocabulary: the bias gets zeros for new entries (an own ``W``, new rows)."""
-        old_bias = keras.ops.convert_to_numpy(self.bias)
-        bias = np.concatenate([old_bias[:new_num], np.zeros(max(new_num - len(old_bias), 0), old_bias.dtype)])
-        del self.bias
-        self.bias = self.add_weight(shape=bias.shape, initializer="zeros", name="bias")
-        self.bias.assign(bias)
+        self.bias_parameter.resize(new_num)
         if self.embedding is None:
             old = keras.ops.convert_to_numpy(self.weight)
             rows = np.random.normal(0.0, self.initializer_range, size=(max(new_num - len(old), 0), old.shape[1]))
@@ -417,6 +466,147 @@ def attention(query, key, value, *, n_heads: int, mask=None, dropout: keras.laye
     context = tf.matmul(weights, v)  # (batch, heads, seq, head_dim)
     context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (batch, seq, dim))
     return context, weights
+
+
+# ---- blocks shared by encoder architectures ---------------------------------------------
+# Each takes sizes and rates as plain arguments (not a config: configs name them differently)
+# and names its sub-layers as transformers' PyTorch modules do, or as the caller says.
+
+
+class Embeddings(keras.layers.Layer):
+    """Word + token type + position embeddings, then LayerNorm and dropout: a BERT-like input layer.
+
+    Attributes ``word_embeddings``, ``position_embeddings``, ``token_type_embeddings`` (only
+    when ``type_vocab_size > 0``; DistilBERT has none), ``LayerNorm``, ``dropout``: the names
+    of BERT's and DistilBERT's PyTorch modules. Missing ``token_type_ids`` are zeros and
+    missing ``position_ids`` count from 0, as in transformers; the sum is taken in its order
+    (words, token types, positions) so outputs agree to the last bit where possible.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, max_position_embeddings: int, *, type_vocab_size: int = 0,
+                 pad_token_id: int | None = None, layer_norm_eps: float = 1e-12, dropout: float = 0.0,
+                 initializer_range: float = 0.02, position_initializer: Initializer | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.word_embeddings = Embedding(vocab_size, dim, initializer_range=initializer_range, padding_idx=pad_token_id,
+                                         dtype=self.dtype_policy, name="word_embeddings")
+        self.position_embeddings = Embedding(max_position_embeddings, dim, initializer_range=initializer_range,
+                                             initializer=position_initializer, dtype=self.dtype_policy,
+                                             name="position_embeddings")
+        self.token_type_embeddings = None
+        if type_vocab_size > 0:
+            self.token_type_embeddings = Embedding(type_vocab_size, dim, initializer_range=initializer_range,
+                                                   dtype=self.dtype_policy, name="token_type_embeddings")
+        self.LayerNorm = LayerNorm(dim, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, training=False):
+        if input_ids is not None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        embeddings = inputs_embeds
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                token_type_ids = tf.zeros(tf.shape(inputs_embeds)[:-1], dtype=tf.int32)
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        if position_ids is None:
+            position_ids = tf.range(tf.shape(inputs_embeds)[1])[None, :]
+        embeddings = embeddings + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings), training=training)
+
+
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention whose projections carry the names the architecture gives them.
+
+    ``projections`` names the query, key and value :class:`Linear` attributes (BERT:
+    ``query``, ``key``, ``value``; DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``);
+    ``output_projection`` names an output Linear applied to the context (DistilBERT's
+    ``out_lin``), or None where the architecture keeps it in another module (BERT's
+    ``attention.output.dense``). Returns the context and the attention probabilities.
+    """
+
+    def __init__(self, dim: int, n_heads: int, *, projections: tuple[str, str, str] = ("query", "key", "value"),
+                 output_projection: str | None = None, dropout: float = 0.0, initializer_range: float = 0.02,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.n_heads = n_heads
+        self._projections = tuple(projections)
+        self._output_projection = output_projection
+        for name in self._projections + ((output_projection,) if output_projection else ()):
+            setattr(self, name, Linear(dim, dim, initializer_range=initializer_range, dtype=self.dtype_policy, name=name))
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.built = True
+
+    def call(self, hidden_states, attention_mask=None, training=False):
+        query, key, value = (getattr(self, name)(hidden_states) for name in self._projections)
+        context, weights = attention(query, key, value, n_heads=self.n_heads, mask=attention_mask,
+                                     dropout=self.dropout, training=training)
+        if self._output_projection:
+            context = getattr(self, self._output_projection)(context)
+        return context, weights
+
+
+class DenseResidualNorm(keras.layers.Layer):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the post-norm output of a BERT-family sub-layer.
+
+    Attributes ``dense``, ``dropout``, ``LayerNorm``, as transformers' ``BertSelfOutput`` and
+    ``BertOutput`` (and RoBERTa's, ELECTRA's...) name them.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, layer_norm_eps: float = 1e-12, dropout: float = 0.0,
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = Linear(in_features, out_features, initializer_range=initializer_range, dtype=self.dtype_policy,
+                            name="dense")
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.LayerNorm = LayerNorm(out_features, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
+        self.built = True
+
+    def call(self, hidden_states, residual, training=False):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + residual)
+
+
+class EncoderStack(keras.layers.Layer):
+    """Transformer blocks applied in turn, held in the attribute ``layer`` (``encoder.layer.N``).
+
+    Each block is called as ``block(hidden_states, attention_mask=..., training=...)`` and
+    returns ``(hidden_states, attention_probabilities)``. Returns the last hidden states, and
+    when asked the tuple of every hidden state (the input first, as transformers does) and
+    of every block's attention probabilities (None otherwise).
+    """
+
+    def __init__(self, blocks: list[keras.layers.Layer], **kwargs):
+        super().__init__(**kwargs)
+        self.layer = list(blocks)
+        self.built = True
+
+    def call(self, hidden_states, attention_mask=None, output_attentions=False, output_hidden_states=False,
+             training=False):
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for block in self.layer:
+            hidden_states, weights = block(hidden_states, attention_mask=attention_mask, training=training)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return hidden_states, all_hidden_states, all_attentions
+
+
+def flatten_choices(x, inner_rank: int = 1):
+    """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
+
+    A multiple-choice head encodes every choice as its own sequence. ``inner_rank`` is 1 for
+    ids and masks ``(..., seq)`` and 2 for ``inputs_embeds`` ``(..., seq, dim)``; as in
+    transformers' ``view(-1, size(-1))``, only the trailing axes are kept, so shared
+    ``position_ids`` of shape ``(1, seq)`` stay as they are. Known sizes stay static, so
+    the layers after it keep their shapes inside ``tf.function``.
+    """
+    if x is None:
+        return None
+    x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    inner = [x.shape[i] if x.shape[i] is not None else tf.shape(x)[i] for i in range(rank - inner_rank, rank)]
+    return tf.reshape(x, [-1] + inner)
 
 
 # ---- losses (the semantics of torch.nn's losses, mean reduction) ---------------------

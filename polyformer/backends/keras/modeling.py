@@ -99,6 +99,20 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
             args = (_plain_inputs(args[0]),) + args[1:]
         return super().__call__(*args, **kwargs)
 
+    # ---- helpers for an architecture's call() --------------------------------------------
+    def output_flags(self, output_attentions: bool | None, output_hidden_states: bool | None) -> tuple[bool, bool]:
+        """``(output_attentions, output_hidden_states)``: the call's, or the config's where the call gave None."""
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return bool(output_attentions), bool(output_hidden_states)
+
+    def format_output(self, output, return_dict: bool | None):
+        """``output`` (a ModelOutput), or its tuple when ``return_dict`` (default: the config's) is False."""
+        return_dict = self.config.use_return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
+
     # ---- embeddings and sizes ----------------------------------------------------------
     @property
     def base_model(self) -> "TFPreTrainedModel":

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from ...backends.keras.layers import (
     Embedding,
+    Embeddings,
+    EncoderStack,
     LayerNorm,
     Linear,
     OutputProjection,
+    SelfAttention,
     additive_attention_mask,
-    attention,
     constant_initializer,
     cross_entropy,
+    flatten_choices,
     get_activation,
     keras,
     question_answering_loss,
@@ -52,55 +55,18 @@ def _linear(config: DistilBertConfig, in_features: int, out_features: int, layer
     return Linear(in_features, out_features, initializer_range=config.initializer_range, dtype=layer.dtype_policy, name=name)
 
 
-# ---- the encoder ------------------------------------------------------------------------
-class DistilBertEmbeddings(keras.layers.Layer):
-    """Word + position embeddings, then LayerNorm and dropout (no token types in DistilBERT)."""
-
-    def __init__(self, config: DistilBertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.word_embeddings = Embedding(
-            config.vocab_size, config.dim, initializer_range=config.initializer_range,
-            padding_idx=config.pad_token_id, dtype=self.dtype_policy, name="word_embeddings",
-        )
-        positions = None
-        if config.sinusoidal_pos_embds:
-            positions = constant_initializer(sinusoidal_positions(config.max_position_embeddings, config.dim))
-        self.position_embeddings = Embedding(
-            config.max_position_embeddings, config.dim, initializer_range=config.initializer_range,
-            initializer=positions, dtype=self.dtype_policy, name="position_embeddings",
-        )
-        self.LayerNorm = LayerNorm(config.dim, eps=1e-12, dtype=self.dtype_policy, name="LayerNorm")
-        self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
-        self.built = True
-
-    def call(self, input_ids=None, inputs_embeds=None, position_ids=None, training=False):
-        if input_ids is not None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        if position_ids is None:
-            position_ids = tf.range(tf.shape(inputs_embeds)[1])[None, :]
-        embeddings = inputs_embeds + self.position_embeddings(position_ids)
-        return self.dropout(self.LayerNorm(embeddings), training=training)
-
-
-class DistilBertSelfAttention(keras.layers.Layer):
-    """Multi-head self-attention with the projections ``q_lin``, ``k_lin``, ``v_lin``, ``out_lin``."""
-
-    def __init__(self, config: DistilBertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.n_heads = config.n_heads
-        self.q_lin = _linear(config, config.dim, config.dim, self, "q_lin")
-        self.k_lin = _linear(config, config.dim, config.dim, self, "k_lin")
-        self.v_lin = _linear(config, config.dim, config.dim, self, "v_lin")
-        self.out_lin = _linear(config, config.dim, config.dim, self, "out_lin")
-        self.dropout = keras.layers.Dropout(config.attention_dropout, dtype=self.dtype_policy)
-        self.built = True
-
-    def call(self, hidden_states, attention_mask=None, training=False):
-        context, weights = attention(
-            self.q_lin(hidden_states), self.k_lin(hidden_states), self.v_lin(hidden_states),
-            n_heads=self.n_heads, mask=attention_mask, dropout=self.dropout, training=training,
-        )
-        return self.out_lin(context), weights
+# ---- the encoder: the backend's shared blocks, with DistilBERT's names --------------------
+def _embeddings(config: DistilBertConfig, layer: keras.layers.Layer) -> Embeddings:
+    """Word + position embeddings (learned or fixed sinusoidal), LayerNorm, dropout; no token types."""
+    positions = None
+    if config.sinusoidal_pos_embds:
+        positions = constant_initializer(sinusoidal_positions(config.max_position_embeddings, config.dim))
+    return Embeddings(
+        config.vocab_size, config.dim, config.max_position_embeddings, type_vocab_size=0,
+        pad_token_id=config.pad_token_id, layer_norm_eps=1e-12, dropout=config.dropout,
+        initializer_range=config.initializer_range, position_initializer=positions,
+        dtype=layer.dtype_policy, name="embeddings",
+    )
 
 
 class DistilBertFFN(keras.layers.Layer):
@@ -123,7 +89,11 @@ class DistilBertBlock(keras.layers.Layer):
 
     def __init__(self, config: DistilBertConfig, **kwargs):
         super().__init__(**kwargs)
-        self.attention = DistilBertSelfAttention(config, dtype=self.dtype_policy, name="attention")
+        self.attention = SelfAttention(
+            config.dim, config.n_heads, projections=("q_lin", "k_lin", "v_lin"), output_projection="out_lin",
+            dropout=config.attention_dropout, initializer_range=config.initializer_range,
+            dtype=self.dtype_policy, name="attention",
+        )
         self.sa_layer_norm = LayerNorm(config.dim, eps=1e-12, dtype=self.dtype_policy, name="sa_layer_norm")
         self.ffn = DistilBertFFN(config, dtype=self.dtype_policy, name="ffn")
         self.output_layer_norm = LayerNorm(config.dim, eps=1e-12, dtype=self.dtype_policy, name="output_layer_norm")
@@ -136,26 +106,6 @@ class DistilBertBlock(keras.layers.Layer):
         return output, weights
 
 
-class DistilBertTransformer(keras.layers.Layer):
-    """The stack of ``n_layers`` blocks, collecting hidden states and attentions when asked."""
-
-    def __init__(self, config: DistilBertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.layer = [DistilBertBlock(config, dtype=self.dtype_policy, name=f"layer_{i}") for i in range(config.n_layers)]
-        self.built = True
-
-    def call(self, hidden_states, attention_mask=None, output_attentions=False, output_hidden_states=False, training=False):
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for block in self.layer:
-            hidden_states, weights = block(hidden_states, attention_mask=attention_mask, training=training)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-        return hidden_states, all_hidden_states, all_attentions
-
-
 # ---- models -----------------------------------------------------------------------------
 class TFDistilBertPreTrainedModel(TFPreTrainedModel):
     """What every DistilBERT model shares: its config class and the base model's attribute name."""
@@ -166,19 +116,15 @@ class TFDistilBertPreTrainedModel(TFPreTrainedModel):
     def _base_model(self, config: DistilBertConfig) -> "TFDistilBertModel":
         return TFDistilBertModel(config, dtype=self.dtype_policy, name="distilbert")
 
-    def _output(self, output, return_dict):
-        """The output object, or its tuple when ``return_dict`` (default: the config's) is False."""
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
-
 
 class TFDistilBertModel(TFDistilBertPreTrainedModel):
     """The bare encoder: ``last_hidden_state`` (and optionally every layer's hidden states and attentions)."""
 
     def __init__(self, config: DistilBertConfig, **kwargs):
         super().__init__(config, **kwargs)
-        self.embeddings = DistilBertEmbeddings(config, dtype=self.dtype_policy, name="embeddings")
-        self.transformer = DistilBertTransformer(config, dtype=self.dtype_policy, name="transformer")
+        self.embeddings = _embeddings(config, self)
+        blocks = [DistilBertBlock(config, dtype=self.dtype_policy, name=f"layer_{i}") for i in range(config.n_layers)]
+        self.transformer = EncoderStack(blocks, dtype=self.dtype_policy, name="transformer")
         self.built = True
 
     def get_input_embeddings(self) -> Embedding:
@@ -189,10 +135,7 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
              output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        if output_attentions is None:
-            output_attentions = self.config.output_attentions
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
+        output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
         embeddings = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, position_ids=position_ids,
                                      training=training)
         hidden_states, all_hidden_states, all_attentions = self.transformer(
@@ -204,7 +147,7 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
         )
         output = BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states,
                                  attentions=all_attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
 
 
 class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
@@ -238,7 +181,7 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
         logits = self.vocab_projector(hidden)
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
 
 
 class TFDistilBertForSequenceClassification(TFDistilBertPreTrainedModel):
@@ -263,7 +206,7 @@ class TFDistilBertForSequenceClassification(TFDistilBertPreTrainedModel):
         loss = sequence_classification_loss(self.config, logits, labels) if labels is not None else None
         output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                           attentions=base.attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
 
 
 class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
@@ -286,7 +229,7 @@ class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                        attentions=base.attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
 
 
 class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):
@@ -315,7 +258,7 @@ class TFDistilBertForQuestionAnswering(TFDistilBertPreTrainedModel):
             loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
         output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
                                               hidden_states=base.hidden_states, attentions=base.attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
 
 
 class TFDistilBertForMultipleChoice(TFDistilBertPreTrainedModel):
@@ -335,12 +278,8 @@ class TFDistilBertForMultipleChoice(TFDistilBertPreTrainedModel):
         # Every choice is encoded as its own sequence: (batch, choices, ...) -> (batch * choices, ...).
         reference = input_ids if input_ids is not None else inputs_embeds
         num_choices = tf.shape(reference)[1]
-        if input_ids is not None:
-            input_ids = tf.reshape(input_ids, (-1, tf.shape(input_ids)[-1]))
-        if attention_mask is not None:
-            attention_mask = tf.reshape(attention_mask, (-1, tf.shape(attention_mask)[-1]))
-        if inputs_embeds is not None:
-            inputs_embeds = tf.reshape(inputs_embeds, (-1, tf.shape(inputs_embeds)[-2], inputs_embeds.shape[-1]))
+        input_ids, attention_mask = flatten_choices(input_ids), flatten_choices(attention_mask)
+        inputs_embeds, position_ids = flatten_choices(inputs_embeds, 2), flatten_choices(position_ids)
         base = self.distilbert(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                                position_ids=position_ids, output_attentions=output_attentions,
                                output_hidden_states=output_hidden_states, return_dict=True, training=training)
@@ -349,4 +288,4 @@ class TFDistilBertForMultipleChoice(TFDistilBertPreTrainedModel):
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                            attentions=base.attentions)
-        return self._output(output, return_dict)
+        return self.format_output(output, return_dict)
