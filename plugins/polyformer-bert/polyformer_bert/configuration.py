@@ -54,6 +54,10 @@ class BertConfig(PretrainedConfig):
         if self.classifier_dropout is not None:
             self.check_probability("classifier_dropout")
         self.check_activation("hidden_act")
+        if self.is_decoder or self.add_cross_attention:
+            # The models here are bidirectional encoders: a decoder config would silently
+            # compute something else than the checkpoint was trained for.
+            raise ValueError("BertConfig: is_decoder / add_cross_attention are not supported; BERT runs as an encoder")
         if self.position_embedding_type != "absolute":
             raise ValueError(
                 f"BertConfig: position_embedding_type={self.position_embedding_type!r} is not supported; "
