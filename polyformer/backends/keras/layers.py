@@ -145,10 +145,17 @@ def constant_initializer(value: float | np.ndarray) -> Initializer:
 
 
 def _children(layer: keras.layers.Layer) -> Iterator[tuple[str, keras.layers.Layer]]:
-    """Public attributes holding layers (or lists of layers), in definition order, like torch's named_children."""
+    """Public attributes holding layers (or lists of layers), in definition order, like torch's named_children.
+
+    One trailing underscore is dropped from the name (PEP 8's way around a clash): Keras
+    reserves ``output`` and ``input`` on every layer, so BERT's ``output`` module is held as
+    ``output_`` and still named ``output`` in checkpoints.
+    """
     for name, value in vars(layer).items():
         if name.startswith("_"):
             continue
+        if name.endswith("_"):
+            name = name[:-1]
         if isinstance(value, keras.layers.Layer):
             yield name, value
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, keras.layers.Layer) for v in value):
@@ -161,7 +168,7 @@ def named_canonical_weights(layer: keras.layers.Layer, prefix: str = "") -> dict
 
     A layer with a ``canonical_weights()`` method is a leaf and names its own weights (the
     empty name ``""`` is the leaf itself: see :class:`Parameter`); any other layer
-    contributes the attribute names leading to its leaves.
+    contributes the attribute names leading to its leaves (``output_`` counts as ``output``).
     """
     if hasattr(layer, "canonical_weights"):
         return {f"{prefix}{name}" if name else prefix[:-1]: weight for name, weight in layer.canonical_weights().items()}
