@@ -5,6 +5,20 @@ exactly what the ``transformers`` PyTorch layer of the same role computes (same
 formulas, same epsilon, same masking constant), so that a checkpoint gives the same
 outputs in both frameworks to within float32 rounding.
 
+* basic layers: :func:`dense`, :func:`layer_norm`, :class:`OutputProjection`, activations;
+* initialisers (:class:`Initializer`) that also draw with numpy, so a fresh model is
+  initialised without compiling anything (see :func:`recording_initializers`);
+* blocks many encoders share: :class:`Embeddings` (word + token type + position,
+  LayerNorm, dropout), :class:`MultiHeadSelfAttention` (its projections named by the
+  caller: DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
+  :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
+  with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
+  attentions), :func:`flatten_choices` for multiple-choice heads;
+* losses with PyTorch semantics, and the canonical name rule below.
+
+An architecture's ``modeling_flax.py`` composes these and writes only what is its own
+(the arrangement of its blocks and heads, and their names).
+
 Naming rule (what makes checkpoints portable): a Flax submodule is named after the
 segment of the canonical (PyTorch) name it stands for, and items of a PyTorch
 ``ModuleList`` are named ``"layer.0"``, ``"layer.1"``... so that joining a parameter's
@@ -15,8 +29,10 @@ Flax path with dots gives its canonical name, once the leaf is renamed
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import flax.linen as nn
 import jax
@@ -24,11 +40,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...core.configuration import ACTIVATIONS
+from ...core.outputs import BaseModelOutput
 
 __all__ = [
     "get_activation",
+    "Initializer",
+    "recording_initializers",
     "normal_init",
     "normal_init_with_zero_row",
+    "zeros_init",
+    "ones_init",
     "sinusoidal_init",
     "sinusoidal_table",
     "dense",
@@ -39,12 +60,19 @@ __all__ = [
     "dot_product_attention",
     "MultiHeadSelfAttention",
     "FeedForward",
+    "DenseResidualNorm",
+    "Embeddings",
+    "EncoderStack",
     "OutputProjection",
+    "flatten_choices",
+    "output_flags",
+    "format_output",
     "cross_entropy",
     "mse_loss",
     "bce_with_logits",
     "infer_problem_type",
     "sequence_classification_loss",
+    "question_answering_loss",
     "canonical_name",
     "canonical_paths",
     "to_canonical_layout",
@@ -96,20 +124,88 @@ def get_activation(name: str) -> Callable[[Array], Array]:
 
 # ---- initialisers (the distributions transformers' _init_weights uses) ----------------
 
-def normal_init(std: float) -> Callable:
+_RECORDING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("polyformer_flax_init_recording", default=None)
+
+
+class Initializer:
+    """A Flax parameter initialiser that can also draw its values with numpy.
+
+    Called as any Flax initialiser, ``init(key, shape, dtype)``, it draws with JAX (so
+    ``module.init`` works as usual). :meth:`numpy` draws from the same distribution with
+    numpy: :class:`~polyformer.backends.flax.modeling.FlaxPreTrainedModel` uses it for a
+    fresh model, because running the initialisers through JAX, eagerly or under ``jit``,
+    costs a second or more of XLA compilation even for a tiny model, and numpy costs
+    nothing. Every initialiser of this module is one; a layer built with a plain JAX
+    initialiser still works, and is initialised through JAX.
+    """
+
+    def __init__(self, jax_fn: Callable, numpy_fn: Callable, description: str):
+        self._jax_fn = jax_fn
+        self._numpy_fn = numpy_fn
+        self.description = description
+
+    def __call__(self, key, shape, dtype=jnp.float32):
+        value = self._jax_fn(key, tuple(shape), dtype)
+        record = _RECORDING.get()
+        if record is not None:  # keep the value alive so that its id stays unique
+            record[id(value)] = (self, value)
+        return value
+
+    def numpy(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Draw a float32 array of ``shape`` with the numpy generator ``rng``."""
+        return np.asarray(self._numpy_fn(rng, tuple(shape)), dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"Initializer({self.description})"
+
+
+@contextlib.contextmanager
+def recording_initializers() -> Iterator[dict]:
+    """Record the :class:`Initializer` behind each parameter a ``module.init`` creates inside it.
+
+    Yields a dict ``id(value) -> (initializer, value)``: look up each leaf of the params that
+    ``init`` returned (typically traced under ``jax.eval_shape``, which costs no compile).
+    """
+    record: dict = {}
+    token = _RECORDING.set(record)
+    try:
+        yield record
+    finally:
+        _RECORDING.reset(token)
+
+
+def normal_init(std: float) -> Initializer:
     """Normal(0, std), for Linear weights and embeddings (``initializer_range`` in configs)."""
-    return jax.nn.initializers.normal(stddev=std)
+    return Initializer(
+        lambda key, shape, dtype: jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype),
+        lambda rng, shape: rng.standard_normal(shape) * std,
+        f"normal(std={std})",
+    )
 
 
-def normal_init_with_zero_row(std: float, row: int | None) -> Callable:
+def normal_init_with_zero_row(std: float, row: int | None) -> Initializer:
     """Normal(0, std) with one row zeroed: an embedding whose ``padding_idx`` is ``row``."""
-    def init(key, shape, dtype=jnp.float32):
-        table = jax.random.normal(key, shape, dtype) * std
+    def jax_fn(key, shape, dtype):
+        table = jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+        return table.at[row].set(0) if row is not None and 0 <= row < shape[0] else table
+
+    def numpy_fn(rng, shape):
+        table = rng.standard_normal(shape) * std
         if row is not None and 0 <= row < shape[0]:
-            table = table.at[row].set(0)
+            table[row] = 0
         return table
 
-    return init
+    return Initializer(jax_fn, numpy_fn, f"normal(std={std}, row {row} zero)")
+
+
+def zeros_init() -> Initializer:
+    """Zeros: biases, LayerNorm shifts."""
+    return Initializer(lambda key, shape, dtype: jnp.zeros(shape, dtype), lambda rng, shape: np.zeros(shape), "zeros")
+
+
+def ones_init() -> Initializer:
+    """Ones: LayerNorm scales."""
+    return Initializer(lambda key, shape, dtype: jnp.ones(shape, dtype), lambda rng, shape: np.ones(shape), "ones")
 
 
 def sinusoidal_table(n_pos: int, dim: int) -> np.ndarray:
@@ -123,12 +219,13 @@ def sinusoidal_table(n_pos: int, dim: int) -> np.ndarray:
     return table.astype(np.float32)
 
 
-def sinusoidal_init() -> Callable:
+def sinusoidal_init() -> Initializer:
     """Initialiser filling a position embedding with :func:`sinusoidal_table`."""
-    def init(key, shape, dtype=jnp.float32):
-        return jnp.asarray(sinusoidal_table(shape[0], shape[1]), dtype=dtype)
-
-    return init
+    return Initializer(
+        lambda key, shape, dtype: jnp.asarray(sinusoidal_table(shape[0], shape[1]), dtype=dtype),
+        lambda rng, shape: sinusoidal_table(shape[0], shape[1]),
+        "sinusoidal",
+    )
 
 
 # ---- basic layers ---------------------------------------------------------------------
@@ -138,7 +235,7 @@ def dense(features: int, std: float, dtype: Any = jnp.float32, name: str | None 
     return nn.Dense(
         features,
         kernel_init=normal_init(std),
-        bias_init=jax.nn.initializers.zeros,
+        bias_init=zeros_init(),
         dtype=dtype,
         param_dtype=dtype,
         name=name,
@@ -147,7 +244,8 @@ def dense(features: int, std: float, dtype: Any = jnp.float32, name: str | None 
 
 def layer_norm(eps: float = LAYER_NORM_EPS, dtype: Any = jnp.float32, name: str | None = None) -> nn.LayerNorm:
     """LayerNorm as PyTorch computes it (two-pass variance, not Flax's fast E[x²]-E[x]²)."""
-    return nn.LayerNorm(epsilon=eps, dtype=dtype, param_dtype=dtype, use_fast_variance=False, name=name)
+    return nn.LayerNorm(epsilon=eps, dtype=dtype, param_dtype=dtype, use_fast_variance=False,
+                        scale_init=ones_init(), bias_init=zeros_init(), name=name)
 
 
 # ---- attention ------------------------------------------------------------------------
@@ -200,27 +298,36 @@ def dot_product_attention(
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Self-attention with four Linear layers; their names are the canonical ones (``names``)."""
+    """Multi-head self-attention whose projection names follow the architecture's checkpoints.
+
+    ``names`` are the query, key and value Linear layers' names, ``out_name`` the output
+    Linear's (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``, ``out_lin``). With
+    ``out_name=None`` there is no output Linear: the caller owns it (BERT keeps it in a
+    separate ``attention.output.dense``, see :class:`DenseResidualNorm`).
+    """
 
     dim: int
     n_heads: int
     dropout_rate: float = 0.0
     initializer_range: float = 0.02
     dtype: Any = jnp.float32
-    names: tuple[str, str, str, str] = ("q_lin", "k_lin", "v_lin", "out_lin")
+    names: tuple[str, str, str] = ("query", "key", "value")
+    out_name: str | None = None
 
     @nn.compact
     def __call__(self, hidden_states: Array, bias: Array | None = None, deterministic: bool = True):
         """Returns (output (batch, seq, dim), attention weights (batch, heads, seq, seq))."""
-        q_name, k_name, v_name, out_name = self.names
-        query = split_heads(dense(self.dim, self.initializer_range, self.dtype, q_name)(hidden_states), self.n_heads)
-        key = split_heads(dense(self.dim, self.initializer_range, self.dtype, k_name)(hidden_states), self.n_heads)
-        value = split_heads(dense(self.dim, self.initializer_range, self.dtype, v_name)(hidden_states), self.n_heads)
+        query, key, value = (
+            split_heads(dense(self.dim, self.initializer_range, self.dtype, name)(hidden_states), self.n_heads)
+            for name in self.names
+        )
         drop = nn.Dropout(rate=self.dropout_rate)
         context, weights = dot_product_attention(
             query, key, value, bias, dropout=lambda w: drop(w, deterministic=deterministic)
         )
-        output = dense(self.dim, self.initializer_range, self.dtype, out_name)(merge_heads(context))
+        output = merge_heads(context)
+        if self.out_name is not None:
+            output = dense(self.dim, self.initializer_range, self.dtype, self.out_name)(output)
         return output, weights
 
 
@@ -243,11 +350,118 @@ class FeedForward(nn.Module):
         return nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
 
 
+class DenseResidualNorm(nn.Module):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the post-norm output of a BERT-family sub-layer.
+
+    Submodules ``dense`` and ``LayerNorm``, as transformers' ``BertSelfOutput`` and
+    ``BertOutput`` (and RoBERTa's, ELECTRA's...) name them.
+    """
+
+    features: int
+    layer_norm_eps: float = LAYER_NORM_EPS
+    dropout_rate: float = 0.0
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states: Array, residual: Array, deterministic: bool = True) -> Array:
+        x = dense(self.features, self.initializer_range, self.dtype, "dense")(hidden_states)
+        x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
+        return layer_norm(self.layer_norm_eps, self.dtype, "LayerNorm")(x + residual)
+
+
+class Embeddings(nn.Module):
+    """Word + token type + position embeddings, then LayerNorm and dropout: a BERT-like input layer.
+
+    Submodules ``word_embeddings`` (its ``pad_token_id`` row initialised to zero),
+    ``token_type_embeddings`` (only when ``type_vocab_size > 0``; DistilBERT has none),
+    ``position_embeddings`` (``position_init``, by default Normal(0, initializer_range)) and
+    ``LayerNorm``: the names of BERT's and DistilBERT's PyTorch modules. Missing
+    ``token_type_ids`` are zeros and missing ``position_ids`` count from 0, as in
+    transformers; the sum is taken in its order (words, token types, positions).
+    """
+
+    vocab_size: int
+    dim: int
+    max_position_embeddings: int
+    type_vocab_size: int = 0
+    pad_token_id: int | None = None
+    layer_norm_eps: float = LAYER_NORM_EPS
+    dropout_rate: float = 0.0
+    initializer_range: float = 0.02
+    position_init: Callable | None = None
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        def embed(n, init):
+            return nn.Embed(n, self.dim, dtype=self.dtype, param_dtype=self.dtype, embedding_init=init)
+
+        std = self.initializer_range
+        self.word_embeddings = embed(self.vocab_size, normal_init_with_zero_row(std, self.pad_token_id))
+        if self.type_vocab_size > 0:
+            self.token_type_embeddings = embed(self.type_vocab_size, normal_init(std))
+        self.position_embeddings = embed(self.max_position_embeddings, self.position_init or normal_init(std))
+        self.LayerNorm = layer_norm(self.layer_norm_eps, self.dtype)
+        self.dropout = nn.Dropout(rate=self.dropout_rate)
+
+    def __call__(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                 deterministic: bool = True) -> Array:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        embeddings = inputs_embeds
+        if self.type_vocab_size > 0:
+            if token_type_ids is None:
+                token_type_ids = jnp.zeros(inputs_embeds.shape[:-1], dtype=jnp.int32)
+            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        if position_ids is None:
+            position_ids = jnp.arange(inputs_embeds.shape[1])[None, :]
+        embeddings = embeddings + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings), deterministic=deterministic)
+
+    def word_embedding_matrix(self) -> Array:
+        """The (vocab, dim) word embeddings, which a tied output projection reuses."""
+        return self.word_embeddings.embedding
+
+
+class EncoderStack(nn.Module):
+    """``n_layers`` blocks applied in turn, named ``layer.0``, ``layer.1``... (a PyTorch ``ModuleList`` ``layer``).
+
+    ``block`` is the architecture's layer class, built as ``block(config, dtype=..., name=...)``
+    and called as ``block(hidden_states, bias, deterministic=...)``, returning
+    ``(hidden_states, attention weights)``. Returns a :class:`BaseModelOutput` with, when
+    asked, every hidden state (the input first, as transformers does) and every block's
+    attention weights.
+    """
+
+    block: Callable[..., nn.Module]
+    config: Any
+    n_layers: int
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        self.layers = [self.block(self.config, dtype=self.dtype, name=f"layer.{i}") for i in range(self.n_layers)]
+
+    def __call__(self, hidden_states, bias=None, deterministic: bool = True, output_hidden_states: bool = False,
+                 output_attentions: bool = False):
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for block in self.layers:
+            hidden_states, weights = block(hidden_states, bias, deterministic=deterministic)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states,
+                               attentions=all_attentions)
+
+
 class OutputProjection(nn.Module):
     """Linear layer onto the vocabulary whose weight is, when tied, the word embedding matrix.
 
     Tied, it owns only its ``bias`` (the weight is passed in at call time, so it is stored
-    once); untied, it owns a ``kernel`` as well, like any Dense layer.
+    once); untied, it owns a ``kernel`` as well, like any Dense layer. A ``bias`` passed at
+    call time is used instead of an own one (BERT's ``cls.predictions.bias``, which the
+    tied ``cls.predictions.decoder.bias`` is); the projection then owns no bias.
     """
 
     features: int
@@ -256,13 +470,40 @@ class OutputProjection(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: Array, embedding: Array | None = None) -> Array:
+    def __call__(self, x: Array, embedding: Array | None = None, bias: Array | None = None) -> Array:
         if self.tied:
             kernel = jnp.asarray(embedding, self.dtype).T
         else:
             kernel = self.param("kernel", normal_init(self.initializer_range), (x.shape[-1], self.features), self.dtype)
-        bias = self.param("bias", jax.nn.initializers.zeros, (self.features,), self.dtype)
+        if bias is None:
+            bias = self.param("bias", zeros_init(), (self.features,), self.dtype)
         return jnp.dot(x.astype(self.dtype), kernel) + bias
+
+
+def flatten_choices(x: Array | None, inner_rank: int = 1) -> Array | None:
+    """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
+
+    A multiple-choice head encodes every choice as its own sequence. ``inner_rank`` is 1 for
+    ids and masks ``(..., seq)`` and 2 for ``inputs_embeds`` ``(..., seq, dim)``; as in
+    transformers' ``view(-1, size(-1))``, shared ``position_ids`` of shape ``(1, seq)`` stay as they are.
+    """
+    if x is None:
+        return None
+    return x.reshape(-1, *x.shape[x.ndim - inner_rank:])
+
+
+def output_flags(config: Any, output_attentions: bool | None, output_hidden_states: bool | None) -> tuple[bool, bool]:
+    """``(output_attentions, output_hidden_states)``: the call's, or the config's where the call gave None."""
+    if output_attentions is None:
+        output_attentions = config.output_attentions
+    if output_hidden_states is None:
+        output_hidden_states = config.output_hidden_states
+    return bool(output_attentions), bool(output_hidden_states)
+
+
+def format_output(output: Any, return_dict: bool) -> Any:
+    """``output`` (a ModelOutput), or its tuple when ``return_dict`` is False."""
+    return output if return_dict else output.to_tuple()
 
 
 # ---- losses (PyTorch semantics: mean over the elements that count) ----------------------
@@ -317,6 +558,17 @@ def sequence_classification_loss(logits: Array, labels: Array, num_labels: int, 
     if problem_type == "single_label_classification":
         return cross_entropy(logits.reshape(-1, num_labels), labels.reshape(-1))
     return bce_with_logits(logits, labels)
+
+
+def question_answering_loss(start_logits: Array, end_logits: Array, start_positions: Array, end_positions: Array) -> Array:
+    """Mean of the start and end cross-entropies; positions past the sequence are ignored, as in PyTorch.
+
+    transformers clamps positions to ``seq_len`` and uses ``seq_len`` as the ignored index.
+    """
+    ignored_index = start_logits.shape[1]
+    start = jnp.clip(start_positions.reshape(start_positions.shape[0], -1)[:, 0], 0, ignored_index)
+    end = jnp.clip(end_positions.reshape(end_positions.shape[0], -1)[:, 0], 0, ignored_index)
+    return (cross_entropy(start_logits, start, ignored_index) + cross_entropy(end_logits, end, ignored_index)) / 2
 
 
 # ---- canonical (PyTorch) names and layouts <-> Flax parameter paths -------------------

@@ -15,11 +15,21 @@ class only implements its five-method contract, in canonical (PyTorch) names, us
 naming rule of :mod:`polyformer.backends.flax.layers`. Torch is never imported.
 
 ``dtype`` is the dtype of the params and of the computation (float32 by default).
+
+A fresh model costs no compilation: the parameter shapes come from tracing ``module.init``
+under ``jax.eval_shape``, and the values are drawn with numpy by the layers'
+:class:`~polyformer.backends.flax.layers.Initializer` (same distributions as
+``module.init``, not the same numbers). Only parameters made by some other initialiser go
+through JAX. Each weight is drawn from its own stream, seeded by ``seed`` and its name,
+so a weight initialised alone (missing from a checkpoint) gets the value it would get in
+a fresh model.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import zlib
 from functools import partial
 from typing import Any
 
@@ -31,7 +41,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 from ...core import outputs as _outputs
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
-from .layers import canonical_paths, to_canonical_layout, to_flax_layout
+from .layers import canonical_name, canonical_paths, recording_initializers, to_canonical_layout, to_flax_layout
 
 __all__ = ["FlaxPreTrainedModel", "register_output_pytree", "resolve_dtype"]
 
@@ -77,26 +87,40 @@ def resolve_dtype(dtype: Any) -> jnp.dtype:
     return resolved
 
 
+# The module options given to from_pretrained, on their way to _from_config_for_loading.
+_LOADING_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("polyformer_flax_loading_options", default={})
+
+
 class FlaxPreTrainedModel(PreTrainedModelMixin):
     """Base of every Flax model: holds ``config``, ``module``, ``params`` and ``dtype``.
 
     Subclasses set ``module_class`` (a ``flax.linen`` module taking ``config`` and
-    ``dtype``), ``config_class``, ``base_model_prefix`` and, for tied heads, ``tied_weights``.
+    ``dtype``), ``config_class``, ``base_model_prefix`` and, for tied heads, ``tied_weights``;
+    ``module_options`` for module fields a user may set besides the config.
     """
 
     framework = "flax"
     checkpoint_framework = "np"
     #: The ``flax.linen.Module`` class this model wraps.
     module_class: type | None = None
+    #: Module fields (with defaults) accepted as keyword arguments by ``__init__`` and
+    #: ``from_pretrained``, e.g. BERT's ``add_pooling_layer``: they shape the model but are
+    #: not config keys, as in transformers.
+    module_options: dict[str, Any] = {}
     #: Shape of the dummy ``input_ids`` used to trace the module for its parameter shapes.
     dummy_input_shape: tuple[int, ...] = (1, 1)
 
-    def __init__(self, config: PretrainedConfig, seed: int = 0, dtype: Any = jnp.float32, *, _do_init: bool = True):
+    def __init__(self, config: PretrainedConfig, seed: int = 0, dtype: Any = jnp.float32, *, _do_init: bool = True,
+                 **options: Any):
         if self.config_class is not None and not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
+        unknown = sorted(set(options) - set(self.module_options))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected arguments: {', '.join(unknown)}")
         self.config = config
         self.dtype = resolve_dtype(dtype)
-        self.module = self.module_class(config=config, dtype=self.dtype)
+        self.options = {**self.module_options, **options}
+        self.module = self._make_module()
         self.seed = seed
         self._dropout_key = jax.random.PRNGKey(seed + 1)
         self._jitted = None
@@ -106,6 +130,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             self._initialize_missing(list(self._paths))
 
     # ---- helpers --------------------------------------------------------------------
+    def _make_module(self):
+        return self.module_class(config=self.config, dtype=self.dtype, **self.options)
+
     def _dummy_inputs(self) -> dict[str, Any]:
         return {"input_ids": jnp.zeros(self.dummy_input_shape, dtype=jnp.int32)}
 
@@ -113,8 +140,20 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return self.module.init({"params": key}, **self._dummy_inputs(), train=False)["params"]
 
     def _abstract_params(self) -> dict:
-        abstract = jax.eval_shape(self._init_params, jax.random.PRNGKey(self.seed))
+        """Parameter shapes (no compute), and the numpy-capable initialiser behind each parameter."""
+        initializers = {}
+
+        def init_and_record(key):
+            with recording_initializers() as record:
+                params = self._init_params(key)
+            for path, leaf in flatten_dict(params).items():
+                if id(leaf) in record:
+                    initializers[path] = record[id(leaf)][0]
+            return params
+
+        abstract = jax.eval_shape(init_and_record, jax.random.PRNGKey(self.seed))
         self._paths = canonical_paths(abstract)  # canonical name -> flax path
+        self._initializers = initializers  # flax path -> Initializer
         return abstract
 
     def _flat_params(self) -> dict[tuple[str, ...], Any]:
@@ -122,10 +161,20 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        """As :meth:`PreTrainedModelMixin.from_pretrained`; also takes the ``module_options`` (``add_pooling_layer``)."""
+        options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
+        token = _LOADING_OPTIONS.set(options)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        finally:
+            _LOADING_OPTIONS.reset(token)
+
+    @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
         if isinstance(dtype, str) and dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
             dtype = config.dtype
-        return cls(config, dtype=dtype, _do_init=False)
+        return cls(config, dtype=dtype, _do_init=False, **_LOADING_OPTIONS.get())
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         flat = self._flat_params()
@@ -151,23 +200,32 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         paths = [self._paths[name] for name in names if name in self._paths]
         if not paths:
             return
+        flat = self._flat_params()
+        for path in paths:
+            initializer = self._initializers.get(path)
+            if initializer is not None:  # numpy: nothing to compile
+                rng = np.random.default_rng([self.seed, zlib.crc32(canonical_name(path).encode())])
+                flat[path] = jnp.asarray(initializer.numpy(rng, flat[path].shape), dtype=flat[path].dtype)
+        through_jax = [path for path in paths if path not in self._initializers]
+        if through_jax:
+            flat.update(zip(through_jax, self._jax_init(through_jax)))
+        self.params = unflatten_dict(flat)
 
+    def _jax_init(self, paths: list[tuple[str, ...]]) -> list:
+        """Values of ``paths`` from ``module.init``: for parameters made by plain JAX initialisers."""
         key = jax.random.PRNGKey(self.seed)
         if len(paths) == len(self._paths):
-            # Everything is needed: run the initialisers eagerly (no compile to pay).
+            # Everything is needed: run the initialisers eagerly (no whole-model compile to pay).
             flat_init = flatten_dict(self._init_params(key))
-            values = [flat_init[path] for path in paths]
-        else:
-            def init_selected(key):
-                # Under jit, XLA drops the initialisers whose results are not returned,
-                # so only the weights asked for are computed.
-                flat_init = flatten_dict(self._init_params(key))
-                return [flat_init[path] for path in paths]
+            return [flat_init[path] for path in paths]
 
-            values = jax.jit(init_selected)(key)
-        flat = self._flat_params()
-        flat.update(zip(paths, values))
-        self.params = unflatten_dict(flat)
+        def init_selected(key):
+            # Under jit, XLA drops the initialisers whose results are not returned,
+            # so only the weights asked for are computed.
+            flat_init = flatten_dict(self._init_params(key))
+            return [flat_init[path] for path in paths]
+
+        return jax.jit(init_selected)(key)
 
     def _export_canonical(self) -> dict[str, np.ndarray]:
         flat = self._flat_params()
@@ -256,7 +314,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             return
         old = self._flat_params()
         self.config.vocab_size = new_num_tokens
-        self.module = self.module_class(config=self.config, dtype=self.dtype)
+        self.module = self._make_module()
         self._jitted = None
         self.params = self._abstract_params()
         new = self._flat_params()

@@ -24,22 +24,25 @@ import jax
 import jax.numpy as jnp
 
 from ...backends.flax.layers import (
+    Embeddings,
+    EncoderStack,
     FeedForward,
     MultiHeadSelfAttention,
     OutputProjection,
     attention_bias,
     cross_entropy,
     dense,
+    flatten_choices,
+    format_output,
     get_activation,
     layer_norm,
-    normal_init,
-    normal_init_with_zero_row,
+    output_flags,
+    question_answering_loss,
     sequence_classification_loss,
     sinusoidal_init,
 )
 from ...backends.flax.modeling import FlaxPreTrainedModel
 from ...core.outputs import (
-    BaseModelOutput,
     MaskedLMOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
@@ -65,40 +68,7 @@ __all__ = [
 ]
 
 
-def _finish(output, return_dict: bool):
-    return output if return_dict else output.to_tuple()
-
-
 # ---- the encoder ----------------------------------------------------------------------
-
-class FlaxDistilBertEmbeddings(nn.Module):
-    """Word + position embeddings, LayerNorm, dropout (``embeddings``)."""
-
-    config: DistilBertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        c = self.config
-        self.word_embeddings = nn.Embed(
-            c.vocab_size, c.dim, dtype=self.dtype, param_dtype=self.dtype,
-            embedding_init=normal_init_with_zero_row(c.initializer_range, c.pad_token_id),
-        )
-        self.position_embeddings = nn.Embed(
-            c.max_position_embeddings, c.dim, dtype=self.dtype, param_dtype=self.dtype,
-            embedding_init=sinusoidal_init() if c.sinusoidal_pos_embds else normal_init(c.initializer_range),
-        )
-        self.LayerNorm = layer_norm(dtype=self.dtype)
-        self.dropout = nn.Dropout(rate=c.dropout)
-
-    def __call__(self, input_ids, position_ids=None, inputs_embeds=None, deterministic: bool = True):
-        if inputs_embeds is None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        if position_ids is None:
-            position_ids = jnp.arange(inputs_embeds.shape[1])[None, :]
-        embeddings = inputs_embeds + self.position_embeddings(position_ids)
-        embeddings = self.LayerNorm(embeddings)
-        return self.dropout(embeddings, deterministic=deterministic)
-
 
 class FlaxDistilBertBlock(nn.Module):
     """One transformer layer: attention, add & norm, feed-forward, add & norm (post-norm)."""
@@ -111,6 +81,7 @@ class FlaxDistilBertBlock(nn.Module):
         self.attention = MultiHeadSelfAttention(
             dim=c.dim, n_heads=c.n_heads, dropout_rate=c.attention_dropout,
             initializer_range=c.initializer_range, dtype=self.dtype,
+            names=("q_lin", "k_lin", "v_lin"), out_name="out_lin",
         )
         self.sa_layer_norm = layer_norm(dtype=self.dtype)
         self.ffn = FeedForward(
@@ -126,29 +97,6 @@ class FlaxDistilBertBlock(nn.Module):
         return self.output_layer_norm(ffn_output + attention_output), weights
 
 
-class FlaxDistilBertTransformer(nn.Module):
-    """The stack of blocks (``transformer``); block i is named ``layer.i`` as in PyTorch."""
-
-    config: DistilBertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        self.layers = [
-            FlaxDistilBertBlock(self.config, dtype=self.dtype, name=f"layer.{i}") for i in range(self.config.n_layers)
-        ]
-
-    def __call__(self, hidden_states, bias=None, deterministic=True, output_hidden_states=False, output_attentions=False):
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for block in self.layers:
-            hidden_states, weights = block(hidden_states, bias, deterministic=deterministic)
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states, attentions=all_attentions)
-
-
 class FlaxDistilBertModule(nn.Module):
     """The bare encoder: ``last_hidden_state`` of shape (batch, seq, dim)."""
 
@@ -156,8 +104,13 @@ class FlaxDistilBertModule(nn.Module):
     dtype: Any = jnp.float32
 
     def setup(self):
-        self.embeddings = FlaxDistilBertEmbeddings(self.config, dtype=self.dtype)
-        self.transformer = FlaxDistilBertTransformer(self.config, dtype=self.dtype)
+        c = self.config
+        self.embeddings = Embeddings(
+            vocab_size=c.vocab_size, dim=c.dim, max_position_embeddings=c.max_position_embeddings,
+            pad_token_id=c.pad_token_id, dropout_rate=c.dropout, initializer_range=c.initializer_range,
+            position_init=sinusoidal_init() if c.sinusoidal_pos_embds else None, dtype=self.dtype,
+        )
+        self.transformer = EncoderStack(FlaxDistilBertBlock, c, c.n_layers, dtype=self.dtype)
 
     def __call__(
         self,
@@ -172,11 +125,8 @@ class FlaxDistilBertModule(nn.Module):
     ):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        if output_attentions is None:
-            output_attentions = self.config.output_attentions
-        embeddings = self.embeddings(input_ids, position_ids, inputs_embeds, deterministic=not train)
+        output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
+        embeddings = self.embeddings(input_ids, None, position_ids, inputs_embeds, deterministic=not train)
         output = self.transformer(
             embeddings,
             attention_bias(attention_mask, embeddings.dtype),
@@ -184,11 +134,11 @@ class FlaxDistilBertModule(nn.Module):
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
         )
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
     def word_embedding_matrix(self):
         """The (vocab, dim) word embeddings, which a tied output projection reuses."""
-        return self.embeddings.word_embeddings.embedding
+        return self.embeddings.word_embedding_matrix()
 
 
 # ---- heads ----------------------------------------------------------------------------
@@ -219,7 +169,7 @@ class FlaxDistilBertForMaskedLMModule(nn.Module):
         logits = self.vocab_projector(x, embedding)
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
 
 class FlaxDistilBertForSequenceClassificationModule(nn.Module):
@@ -246,7 +196,7 @@ class FlaxDistilBertForSequenceClassificationModule(nn.Module):
             loss = sequence_classification_loss(logits, labels, self.config.num_labels, self.config.problem_type)
         output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                           attentions=out.attentions)
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
 
 class FlaxDistilBertForQuestionAnsweringModule(nn.Module):
@@ -272,14 +222,10 @@ class FlaxDistilBertForQuestionAnsweringModule(nn.Module):
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         loss = None
         if start_positions is not None and end_positions is not None:
-            # Positions past the sequence are clamped to seq_len and then ignored, as in PyTorch.
-            ignored_index = start_logits.shape[1]
-            start = jnp.clip(start_positions.reshape(start_positions.shape[0], -1)[:, 0], 0, ignored_index)
-            end = jnp.clip(end_positions.reshape(end_positions.shape[0], -1)[:, 0], 0, ignored_index)
-            loss = (cross_entropy(start_logits, start, ignored_index) + cross_entropy(end_logits, end, ignored_index)) / 2
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
         output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
                                               hidden_states=out.hidden_states, attentions=out.attentions)
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
 
 class FlaxDistilBertForTokenClassificationModule(nn.Module):
@@ -302,7 +248,7 @@ class FlaxDistilBertForTokenClassificationModule(nn.Module):
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                        attentions=out.attentions)
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
 
 class FlaxDistilBertForMultipleChoiceModule(nn.Module):
@@ -321,20 +267,15 @@ class FlaxDistilBertForMultipleChoiceModule(nn.Module):
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
                  train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
         num_choices = input_ids.shape[1] if input_ids is not None else inputs_embeds.shape[1]
-
-        def flat(x, trailing):  # (batch, choices, *rest) -> (batch * choices, *rest)
-            return None if x is None else x.reshape(-1, *x.shape[x.ndim - trailing:])
-
-        if position_ids is not None and position_ids.ndim == 3:
-            position_ids = flat(position_ids, 1)
-        out = self.distilbert(flat(input_ids, 1), flat(attention_mask, 1), position_ids, flat(inputs_embeds, 2),
+        out = self.distilbert(flatten_choices(input_ids), flatten_choices(attention_mask),
+                              flatten_choices(position_ids), flatten_choices(inputs_embeds, 2),
                               train, output_hidden_states, output_attentions)
         pooled = jax.nn.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
         logits = self.classifier(self.dropout(pooled, deterministic=not train)).reshape(-1, num_choices)
         loss = cross_entropy(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                            attentions=out.attentions)
-        return _finish(output, return_dict)
+        return format_output(output, return_dict)
 
 
 # ---- the user-facing models -----------------------------------------------------------
