@@ -32,7 +32,6 @@ checkpoints that use them.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable
 
 import torch
@@ -174,12 +173,15 @@ def attention(
     ``(batch, heads, q_len, k_len)``). Uses PyTorch's fused
     ``scaled_dot_product_attention``; when the weights are asked for, or a head mask must
     scale them, the same computation is done explicitly and the weights returned.
-    ``dropout`` is the probability to use now (0.0 at inference).
+    ``dropout`` is the probability to use now (0.0 at inference). The explicit path
+    multiplies the scores by ``head_dim ** -0.5`` (rather than dividing by the square
+    root), as ``transformers``' eager attention does, so the weights agree with it to the last
+    bit in practice (they do on all-MiniLM-L6-v2).
     """
     if not output_attentions and head_mask is None:
         context = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
         return context, None
-    scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(query.size(-1))
+    scores = torch.matmul(query, key.transpose(-1, -2)) * query.size(-1) ** -0.5
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
