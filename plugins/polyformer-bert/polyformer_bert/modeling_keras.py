@@ -162,7 +162,8 @@ class TFBertLMPredictionHead(keras.layers.Layer):
         super().__init__(**kwargs)
         tied = config.tie_word_embeddings
         self.transform = TFBertPredictionHeadTransform(config, dtype=self.dtype_policy, name="transform")
-        self.bias = Parameter((config.vocab_size,), dtype=self.dtype_policy, name="bias")
+        # Untied, nothing reads ``bias``: not trainable, so that fit() does not warn about its missing gradient.
+        self.bias = Parameter((config.vocab_size,), trainable=tied, dtype=self.dtype_policy, name="bias")
         self.decoder = OutputProjection(
             config.vocab_size, config.hidden_size, embedding=word_embeddings if tied else None,
             bias=self.bias if tied else None, initializer_range=config.initializer_range,
