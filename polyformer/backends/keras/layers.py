@@ -9,11 +9,11 @@ Every architecture plugin written for the Keras backend composes these pieces:
 * :func:`named_canonical_weights` walks a model like ``torch.nn.Module.named_parameters``
   does: the canonical name of a weight is the path of attribute names that leads to it
   (``transformer.layer.0.attention.q_lin.weight``). A model therefore gets the
-  PyTorch names simply by naming its attributes as the PyTorch model does;
+  PyTorch names simply by naming its attributes as the PyTorch model does (a name
+  Keras reserves, such as ``output``, is held with a trailing underscore: ``output_``);
 * :func:`get_activation`, :func:`attention`, :func:`additive_attention_mask`, the
   losses and :func:`sinusoidal_positions` compute exactly what ``transformers``'
-  PyTorch code computes, so outputs agree to float32 rounding.
-
+  PyTorch code computes, so outputs agree to float32 rounding;
 * blocks that many encoders share: :class:`Embeddings` (word + token type + position,
   LayerNorm, dropout), :class:`SelfAttention` (its projections named by the caller:
   DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
