@@ -176,8 +176,10 @@ class BertModel(BertPreTrainedModel):
     """The bare encoder: hidden states of every token, and the pooled first token.
 
     ``add_pooling_layer=False`` leaves the pooler out (the masked-LM, token-classification
-    and question-answering heads do, as in ``transformers``).
+    and question-answering heads do, as in ``transformers``); ``from_pretrained`` takes it too.
     """
+
+    module_options = {"add_pooling_layer": True}
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)

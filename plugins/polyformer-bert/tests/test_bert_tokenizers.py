@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import transformers  # the test-only oracle
 
 import polyformer
 from polyformer_bert.tokenization import BertTokenizer, BertTokenizerFast
 
-transformers = pytest.importorskip("transformers")  # test-only oracle
 transformers.logging.set_verbosity_error()
 
 #: Texts that exercise every step of BERT's normalisation and WordPiece.

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers  # the test-only oracle
 
 import polyformer
 from polyformer_bert import modeling_torch
 from polyformer_bert.configuration import BertConfig
 
-transformers = pytest.importorskip("transformers")  # test-only oracle
 transformers.logging.set_verbosity_error()
 
 HEADS = {
@@ -289,6 +289,22 @@ def test_pooling_layer_is_optional():
     with torch.no_grad():
         assert with_pooler(ids).pooler_output.shape == (3, 32)
         assert without(ids).pooler_output is None
+
+
+def test_from_pretrained_without_pooler(tmp_path):
+    kwargs = CONFIGS["gelu-4heads"]
+    base = perturb(modeling_torch.BertModel(BertConfig(**kwargs))).eval()
+    base.save_pretrained(tmp_path)
+    model, info = modeling_torch.BertModel.from_pretrained(tmp_path, add_pooling_layer=False, output_loading_info=True)
+    assert model.pooler is None and info["missing_keys"] == []
+    assert info["unexpected_keys"] == ["pooler.dense.bias", "pooler.dense.weight"]
+    model = polyformer.AutoModel.from_pretrained(tmp_path, framework="torch", add_pooling_layer=False)
+    assert model.pooler is None
+    ids = make_inputs(kwargs, "base")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).last_hidden_state, base(ids).last_hidden_state, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="add_pooling_layer"):
+        modeling_torch.BertForMaskedLM.from_pretrained(tmp_path, add_pooling_layer=False)
 
 
 def test_base_checkpoint_loads_into_heads(tmp_path):
