@@ -18,7 +18,6 @@ import importlib.util
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
