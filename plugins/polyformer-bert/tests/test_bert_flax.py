@@ -22,6 +22,7 @@ import numpy as np
 import optax
 import pytest
 import torch
+import transformers  # test-only oracle: a missing test dependency fails, never skips
 
 import polyformer
 from polyformer.core.outputs import BaseModelOutputWithPooling, MaskedLMOutput
@@ -29,7 +30,6 @@ from polyformer_bert import modeling_flax
 from polyformer_bert.configuration import BertConfig
 from polyformer_bert.tokenization import BertTokenizerFast
 
-transformers = pytest.importorskip("transformers")  # test-only oracle
 transformers.logging.set_verbosity_error()
 
 HEADS = {
