@@ -85,7 +85,7 @@ def main() -> None:
     results.update(batch=args.batch, seq=args.seq, torch_threads=torch.get_num_threads(), jax=jax.__version__,
                    tensorflow=tf.__version__)
     for key, value in results.items():
-        print(f"{key:<22} {value:.4f}" if isinstance(value, float) else f"{key:<22} {value}")
+        print(f"{key:<22} {value:.4g}" if isinstance(value, float) else f"{key:<22} {value}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

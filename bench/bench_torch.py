@@ -99,7 +99,7 @@ def main() -> None:
     results.update(batch=args.batch, seq=args.seq, threads=torch.get_num_threads(),
                    torch=torch.__version__, transformers=transformers.__version__)
     for key, value in results.items():
-        print(f"{key:<26} {value:.4f}" if isinstance(value, float) else f"{key:<26} {value}")
+        print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
