@@ -22,12 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
+# Peak memory is read from VmHWM, which belongs to the child's own address space (ru_maxrss
+# would also count the parent's memory at fork time).
 CHILD = """
-import resource, sys
+import sys
 from polyformer.core.convert import convert_checkpoint
 if sys.argv[1] != "--idle":
     convert_checkpoint(sys.argv[1], sys.argv[2], dtype=(sys.argv[4] or None), max_shard_size=sys.argv[3])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]) * 1024)
 """
 
 
