@@ -11,7 +11,8 @@ weights, streaming shard by shard, and writing the safetensors layout.
 
 The contract (see each method's docstring):
 
-* ``_from_config_for_loading(config, dtype)``: a model whose weights need not be initialised;
+* ``_from_config_for_loading(config, dtype, **options)``: a model whose weights need not be
+  initialised (``options`` are the model's ``module_options`` given to ``from_pretrained``);
 * ``_canonical_shapes()``: canonical name -> shape, for every weight the model has;
 * ``_load_canonical(tensors)``: put some weights in (called once per shard);
 * ``_initialize_missing(names)``: random-initialise the weights the checkpoint lacked;
@@ -91,11 +92,14 @@ class PreTrainedModelMixin:
     tied_weights: dict[str, str] = {}
     #: Regexes of checkpoint names never reported as unexpected (e.g. buffers of other versions).
     keys_to_ignore_on_load_unexpected: tuple[str, ...] = ()
+    #: Constructor options that are not config keys (``add_pooling_layer``) with their defaults;
+    #: ``from_pretrained`` accepts them and hands them to ``_from_config_for_loading``.
+    module_options: dict[str, Any] = {}
 
     # ---- the backend contract ---------------------------------------------------
     @classmethod
-    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
-        """A model built from ``config`` whose weights will all be set by loading."""
+    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
+        """A model built from ``config`` (and ``module_options``) whose weights will all be set by loading."""
         raise NotImplementedError
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -172,11 +176,12 @@ class PreTrainedModelMixin:
         """
         if "torch_dtype" in kwargs and dtype is None:
             dtype = kwargs.pop("torch_dtype")
+        options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
         folder = resolve_folder(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
         config = cls._resolve_config(folder, config, kwargs)
         files = find_weight_files(folder, use_safetensors=use_safetensors)
 
-        model = cls._from_config_for_loading(config, dtype)
+        model = cls._from_config_for_loading(config, dtype, **options)
         model_shapes = model._canonical_shapes()
         info = LoadingInfo()
 

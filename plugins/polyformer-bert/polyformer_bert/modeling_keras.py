@@ -214,6 +214,8 @@ class TFBertPreTrainedModel(TFPreTrainedModel):
 class TFBertModel(TFBertPreTrainedModel):
     """The bare encoder: ``last_hidden_state`` and ``pooler_output`` (None without the pooler)."""
 
+    module_options = {"add_pooling_layer": True}
+
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True, **kwargs):
         super().__init__(config, **kwargs)
         self.embeddings = Embeddings(

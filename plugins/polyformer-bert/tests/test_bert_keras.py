@@ -315,6 +315,10 @@ def test_pooling_layer_is_optional(hf_checkpoint):
     inputs = make_inputs(CONFIGS["gelu-4heads-tied"], "Model")
     expected = run_torch(hf_model, inputs).hidden_states
     np.testing.assert_allclose(run_keras(head.bert, inputs).hidden_states[-1], expected[-1], atol=ATOL, rtol=0)
+    # from_pretrained takes add_pooling_layer too (a module option, not a config key)
+    bare, info = modeling_keras.TFBertModel.from_pretrained(folder, add_pooling_layer=False, output_loading_info=True)
+    assert bare.pooler is None and info["missing_keys"] == []
+    np.testing.assert_allclose(run_keras(bare, inputs).last_hidden_state, expected[-1], atol=ATOL, rtol=0)
 
 
 def test_call_forms(keras_from_hf):

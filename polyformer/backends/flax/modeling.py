@@ -27,7 +27,6 @@ a fresh model.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import zlib
 from functools import partial
@@ -87,8 +86,6 @@ def resolve_dtype(dtype: Any) -> jnp.dtype:
     return resolved
 
 
-# The module options given to from_pretrained, on their way to _from_config_for_loading.
-_LOADING_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("polyformer_flax_loading_options", default={})
 
 
 class FlaxPreTrainedModel(PreTrainedModelMixin):
@@ -103,10 +100,6 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     checkpoint_framework = "np"
     #: The ``flax.linen.Module`` class this model wraps.
     module_class: type | None = None
-    #: Module fields (with defaults) accepted as keyword arguments by ``__init__`` and
-    #: ``from_pretrained``, e.g. BERT's ``add_pooling_layer``: they shape the model but are
-    #: not config keys, as in transformers.
-    module_options: dict[str, Any] = {}
     #: Shape of the dummy ``input_ids`` used to trace the module for its parameter shapes.
     dummy_input_shape: tuple[int, ...] = (1, 1)
 
@@ -161,20 +154,10 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        """As :meth:`PreTrainedModelMixin.from_pretrained`; also takes the ``module_options`` (``add_pooling_layer``)."""
-        options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
-        token = _LOADING_OPTIONS.set(options)
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        finally:
-            _LOADING_OPTIONS.reset(token)
-
-    @classmethod
-    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
+    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
         if isinstance(dtype, str) and dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
             dtype = config.dtype
-        return cls(config, dtype=dtype, _do_init=False, **_LOADING_OPTIONS.get())
+        return cls(config, dtype=dtype, _do_init=False, **options)
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         flat = self._flat_params()

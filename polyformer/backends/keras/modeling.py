@@ -159,8 +159,8 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         return named_canonical_weights(self)
 
     @classmethod
-    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None):
-        return cls(config, dtype=dtype)
+    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
+        return cls(config, dtype=dtype, **options)
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: weight.shape for name, weight in self._canonical_weights().items()}

@@ -39,8 +39,6 @@ __all__ = ["PreTrainedModel", "to_torch_dtype"]
 
 # True while a model is built for loading: post_init must not initialise weights.
 _BUILDING_FOR_LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("polyformer_no_init", default=False)
-# The module_options given to the from_pretrained call in progress.
-_LOADING_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("polyformer_torch_options", default={})
 
 _DTYPE_NAMES = {
     "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,
@@ -80,11 +78,6 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
     checkpoint_framework = "pt"
     #: Whether the encoder honours :meth:`gradient_checkpointing_enable`.
     supports_gradient_checkpointing = True
-    #: Keyword arguments of ``__init__`` besides the config (name -> default), e.g. BERT's
-    #: ``add_pooling_layer``: they shape the model but are not config keys, as in
-    #: transformers. ``from_pretrained`` accepts them and passes them on. Declared the same
-    #: way as in the Flax backend.
-    module_options: dict[str, Any] = {}
 
     def __init__(self, config: PretrainedConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -158,23 +151,13 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
 
     # ---- the loading contract ----------------------------------------------------
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        """As :meth:`PreTrainedModelMixin.from_pretrained`; also takes the ``module_options`` (``add_pooling_layer``)."""
-        options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
-        token = _LOADING_OPTIONS.set(options)
-        try:
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        finally:
-            _LOADING_OPTIONS.reset(token)
-
-    @classmethod
-    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None) -> "PreTrainedModel":
+    def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any) -> "PreTrainedModel":
         """Build on the meta device (no storage, no init), in the dtype asked for."""
         if dtype == "auto":
             dtype = config.dtype  # the dtype the checkpoint was saved in, if recorded
         dtype = to_torch_dtype(dtype)
         with _building_for_loading():
-            model = cls(config, **_LOADING_OPTIONS.get())
+            model = cls(config, **options)
         if dtype is not None:
             model.to(dtype)
         return model
