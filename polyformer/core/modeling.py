@@ -203,6 +203,7 @@ class PreTrainedModelMixin:
                 info.mismatched_keys.append((target, tuple(checkpoint_shapes[name]), tuple(model_shapes[target])))
                 continue
             wanted[name] = target
+        _route_tied_weights(wanted, model._tied_targets(), cls.tied_weights)
         if info.mismatched_keys and not ignore_mismatched_sizes:
             lines = "; ".join(f"{n}: checkpoint {c}, model {m}" for n, c, m in info.mismatched_keys)
             raise CheckpointError(
@@ -271,6 +272,24 @@ class PreTrainedModelMixin:
         save_directory.mkdir(parents=True, exist_ok=True)
         save_tensors(tensors, save_directory, max_shard_size=max_shard_size)
         config.save_pretrained(save_directory)
+
+
+def _route_tied_weights(wanted: dict[str, str], tied: set[str], tied_weights: dict[str, str]) -> None:
+    """Load each tied pair once, from whichever name the checkpoint has.
+
+    ``wanted`` maps checkpoint names to model names. When both a tied target and its
+    source are in the checkpoint, the source wins and the copy is not read; when only the
+    target is (an older writer saved the tie under the other name), it is read into the source.
+    """
+    by_model_name = {target: name for name, target in wanted.items()}
+    for target in tied:
+        source = tied_weights[target]
+        if target not in by_model_name:
+            continue
+        if source in by_model_name:
+            del wanted[by_model_name[target]]
+        else:
+            wanted[by_model_name[target]] = source
 
 
 def _weights_dtype(tensors: dict[str, Any]) -> str | None:
