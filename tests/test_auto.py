@@ -145,3 +145,20 @@ def test_one_framework_only_in_a_subprocess(checkpoint):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["FlaxDistilBertModel", "flax"]
+
+
+@pytest.mark.parametrize("tensor_type, module", [("np", "numpy"), ("pt", "torch"), ("tf", "tensorflow"), ("jax", "jax")])
+def test_return_tensors_of_every_backend(checkpoint, tensor_type, module):
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    batch = tokenizer(["hello world", "the model !"], padding=True, return_tensors=tensor_type)
+    ids = batch["input_ids"]
+    assert type(ids).__module__.split(".")[0] in {module, "jaxlib"}, type(ids)
+    np.testing.assert_array_equal(np.asarray(ids), [[2, 5, 6, 3, 0], [2, 8, 9, 7, 3]])
+    with pytest.raises(ValueError, match="return_tensors"):
+        tokenizer("hello", return_tensors="mxnet")
+
+
+def test_uncached_hub_id_for_a_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="hf download org/missing-model"):
+        AutoModel.from_pretrained("org/missing-model", framework="torch")
