@@ -44,6 +44,7 @@ from tokenizers import AddedToken
 
 from .hub import resolve_folder
 from .io import atomic_path, atomic_write_text
+from .tensors import tensor_converter
 
 __all__ = [
     "AddedToken",
@@ -170,35 +171,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-
-
-def _tensor_converter(tensor_type: Any):
-    """The function that turns a numpy array into ``tensor_type``; None for plain lists.
-
-    ``"np"`` is built in; every other type comes from the backend plugin that declares
-    it (``Backend.tensor_type``), imported only now so that ``import polyformer`` stays light.
-    """
-    if tensor_type is None:
-        return None
-    tensor_type = getattr(tensor_type, "value", tensor_type)  # accept enum-like values
-    if tensor_type == "np":
-        return lambda array: array
-    from .plugins import get_registry
-    from .registry import import_object
-
-    registry = get_registry()
-    backend = registry.backend_for_tensor_type(tensor_type) if isinstance(tensor_type, str) else None
-    if backend is None:
-        accepted = ["np"] + sorted(b.tensor_type for b in registry.backends.values())
-        raise ValueError(
-            f"return_tensors={tensor_type!r} is not supported. Accepted values: None (Python lists), "
-            + ", ".join(repr(t) for t in accepted)
-            + ". Other tensor types arrive with their backend plugin (see `polyformer plugins`)."
-        )
-    if not backend.is_available():
-        hint = f"pip install 'polyformer[{backend.extra}]'" if backend.extra else f"install {backend.name}"
-        raise ImportError(f"return_tensors={tensor_type!r} needs {backend.name}, which is not installed: {hint}")
-    return import_object(backend.to_tensor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +355,7 @@ class BatchEncoding(dict):
 
     def convert_to_tensors(self, tensor_type: str | None = None, prepend_batch_axis: bool = False) -> BatchEncoding:
         """Turn every value into a ``tensor_type`` tensor ("np", "pt", or a type a backend registers)."""
-        convert = _tensor_converter(tensor_type)
+        convert = tensor_converter(tensor_type)
         if convert is None:
             return self
         for key, value in list(self.items()):
@@ -734,7 +706,7 @@ class PreTrainedTokenizerBase:
         example comes back without its batch dimension.
         """
         items, is_batched = self._as_batch(text, text_pair, is_split_into_words)
-        _tensor_converter(return_tensors)  # a bad value fails before any work
+        tensor_converter(return_tensors)  # a bad value fails before any work
         padding, truncation, max_length = self._resolve_strategies(padding, truncation, max_length, pad_to_multiple_of)
         if not isinstance(stride, int) or stride < 0:
             raise ValueError(f"stride must be a non-negative int, got {stride!r}")
@@ -981,7 +953,7 @@ class PreTrainedTokenizerBase:
                 rows = [columns]
         else:
             raise TypeError(f"pad() takes a dict or a list of dicts, got {type(encoded_inputs).__name__}")
-        _tensor_converter(return_tensors)
+        tensor_converter(return_tensors)
         padding, _, max_length = self._resolve_strategies(padding, False, max_length, pad_to_multiple_of)
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names

@@ -1,0 +1,243 @@
+"""Preprocessor configuration shared by feature extractors and image processors.
+
+A preprocessor (audio feature extractor, image processor) is, like a model config, a
+set of named settings saved as JSON: ``preprocessor_config.json``. This module holds
+that part once: :class:`FeatureExtractionMixin` (settings as attributes, JSON repr,
+``save_pretrained`` / ``from_pretrained`` with overrides), :class:`BatchFeature` (the
+output, with ``return_tensors``), and :class:`SequenceFeatureExtractor` (padding of
+variable-length sequences such as audio).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .configuration import read_json_dict
+from .hub import resolve_file
+from .io import atomic_write_text
+from .tensors import tensor_converter
+
+__all__ = ["PREPROCESSOR_CONFIG_NAME", "BatchFeature", "FeatureExtractionMixin", "SequenceFeatureExtractor"]
+
+PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
+
+
+class BatchFeature(dict):
+    """The output of a preprocessor (``input_values``, ``pixel_values``...), by key or attribute."""
+
+    def __init__(self, data: dict | None = None, tensor_type: str | None = None) -> None:
+        super().__init__(data or {})
+        self.convert_to_tensors(tensor_type)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchFeature has no key or attribute '{name}'") from None
+
+    def convert_to_tensors(self, tensor_type: str | None = None) -> "BatchFeature":
+        """Turn every value into a ``tensor_type`` tensor ("np", "pt", "tf", "jax"...)."""
+        convert = tensor_converter(tensor_type)
+        if convert is None:
+            return self
+        for key, value in list(self.items()):
+            try:
+                array = np.asarray(value)
+            except ValueError:
+                array = None
+            if array is None or array.dtype == object:
+                raise ValueError(
+                    f"Cannot make a tensor of '{key}': its items have different shapes. Pass padding=True."
+                )
+            if array.dtype == np.float64:
+                array = array.astype(np.float32)
+            self[key] = convert(array)
+        return self
+
+
+class FeatureExtractionMixin:
+    """Settings saved as ``preprocessor_config.json``; subclasses take them as keyword arguments.
+
+    Like :class:`~polyformer.core.configuration.PretrainedConfig`, unknown keys are kept
+    as attributes (they may belong to another library), and ``print(obj)`` shows the
+    class name followed by the JSON with sorted keys.
+    """
+
+    #: The key naming the class in the saved JSON (image processors use the same key,
+    #: which transformers still reads).
+    type_key = "feature_extractor_type"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.pop(self.type_key, None)
+        kwargs.pop("image_processor_type", None)
+        kwargs.pop("processor_class", None)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # -- dict and JSON ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        output = copy.deepcopy({k: v for k, v in self.__dict__.items() if not k.startswith("_")})
+        output[self.type_key] = type(self).__name__
+        return output
+
+    def to_json_string(self) -> str:
+        return json.dumps(_jsonable(self.to_dict()), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: str | os.PathLike) -> None:
+        atomic_write_text(Path(json_file_path), self.to_json_string())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string().rstrip()}"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.to_dict() == other.to_dict()
+
+    # -- disk ------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[Path]:
+        """Write ``preprocessor_config.json`` into ``save_directory`` (created if needed)."""
+        if kwargs:
+            raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
+        save_directory = Path(save_directory)
+        if save_directory.is_file():
+            raise NotADirectoryError(f"save_directory '{save_directory}' is a file; expected a folder")
+        save_directory.mkdir(parents=True, exist_ok=True)
+        path = save_directory / PREPROCESSOR_CONFIG_NAME
+        self.to_json_file(path)
+        return [path]
+
+    @classmethod
+    def get_preprocessor_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
+        return read_json_dict(resolve_file(pretrained_model_name_or_path, PREPROCESSOR_CONFIG_NAME, **hub_kwargs))
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        return_unused_kwargs: bool = False,
+        cache_dir: str | os.PathLike | None = None,
+        revision: str | None = None,
+        **kwargs: Any,
+    ):
+        """Load from a folder, a ``preprocessor_config.json`` path or a cached hub id; kwargs override."""
+        data = cls.get_preprocessor_dict(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
+        return cls.from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, return_unused_kwargs: bool = False, **kwargs: Any):
+        """Build from saved settings; kwargs naming settings override them, the others are returned as unused."""
+        preprocessor = cls(**data)
+        unused = {}
+        for key, value in kwargs.items():
+            if hasattr(preprocessor, key):
+                setattr(preprocessor, key, value)
+            else:
+                unused[key] = value
+        return (preprocessor, unused) if return_unused_kwargs else preprocessor
+
+    @classmethod
+    def from_json_file(cls, json_file: str | os.PathLike):
+        return cls(**read_json_dict(Path(json_file)))
+
+
+class SequenceFeatureExtractor(FeatureExtractionMixin):
+    """A feature extractor for variable-length sequences (audio), with padding.
+
+    ``feature_size`` is the size of one frame (1 for raw audio), ``sampling_rate`` the
+    rate the extractor expects, ``padding_value`` what padded positions hold.
+    """
+
+    model_input_names = ["input_values", "attention_mask"]
+
+    def __init__(self, feature_size: int, sampling_rate: int, padding_value: float, **kwargs: Any) -> None:
+        self.feature_size = feature_size
+        self.sampling_rate = sampling_rate
+        self.padding_value = padding_value
+        self.padding_side = kwargs.pop("padding_side", "right")
+        self.return_attention_mask = kwargs.pop("return_attention_mask", True)
+        if self.padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
+        super().__init__(**kwargs)
+
+    def pad(
+        self,
+        processed_features: BatchFeature | dict[str, Any],
+        padding: bool | str = True,
+        max_length: int | None = None,
+        truncation: bool = False,
+        pad_to_multiple_of: int | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+    ) -> BatchFeature:
+        """Pad (or truncate) every sequence of the main input to one length.
+
+        ``padding``: True / "longest" (to the longest), "max_length" (to ``max_length``),
+        False / "do_not_pad". The attention mask marks real frames with 1.
+        """
+        if not isinstance(processed_features, dict) or not processed_features:
+            raise ValueError("pad() expects a dict of features such as {'input_values': [...]}")
+        main = self.model_input_names[0]
+        if main not in processed_features:
+            raise ValueError(f"pad() needs the key '{main}', got keys {sorted(processed_features)}")
+        if padding is True:
+            padding = "longest"
+        elif padding is False:
+            padding = "do_not_pad"
+        if padding not in ("longest", "max_length", "do_not_pad"):
+            raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
+        if padding == "max_length" and max_length is None:
+            raise ValueError("padding='max_length' needs max_length")
+        if truncation and max_length is None:
+            raise ValueError("truncation=True needs max_length")
+
+        sequences = [np.asarray(s, dtype=np.float32) for s in processed_features[main]]
+        if truncation:
+            sequences = [s[:max_length] for s in sequences]
+        target = None
+        if padding == "longest":
+            target = max(len(s) for s in sequences)
+        elif padding == "max_length":
+            target = max_length
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+
+        padded, masks = [], []
+        for sequence in sequences:
+            length = len(sequence)
+            missing = max(0, (target or length) - length)
+            shape = (missing,) + sequence.shape[1:]
+            filler = np.full(shape, self.padding_value, dtype=np.float32)
+            mask = np.ones(length, dtype=np.int32)
+            mask_filler = np.zeros(missing, dtype=np.int32)
+            if self.padding_side == "right":
+                padded.append(np.concatenate([sequence, filler]))
+                masks.append(np.concatenate([mask, mask_filler]))
+            else:
+                padded.append(np.concatenate([filler, sequence]))
+                masks.append(np.concatenate([mask_filler, mask]))
+        data = dict(processed_features)
+        data[main] = padded
+        if want_mask:
+            data["attention_mask"] = masks
+        return BatchFeature(data, tensor_type=return_tensors)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,1 @@
+"""ViT: configuration and image processor."""

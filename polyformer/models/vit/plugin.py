@@ -1,0 +1,17 @@
+"""Registers ViT (its configuration and image processor) through the ``polyformer`` entry-point group."""
+
+from ...core.hookspecs import hookimpl
+from ...core.registry import Architecture
+
+_PKG = "polyformer.models.vit"
+
+
+@hookimpl
+def register_architectures(register):
+    register(
+        Architecture(
+            model_type="vit",
+            config=f"{_PKG}.configuration:ViTConfig",
+            image_processor=f"{_PKG}.image_processing:ViTImageProcessor",
+        )
+    )

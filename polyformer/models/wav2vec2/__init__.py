@@ -1,0 +1,1 @@
+"""Wav2Vec2: configuration, feature extractor, CTC tokenizer and processor."""
