@@ -21,6 +21,9 @@ __all__ = [
     "choose_framework",
     "AutoConfig",
     "AutoTokenizer",
+    "AutoImageProcessor",
+    "AutoFeatureExtractor",
+    "AutoProcessor",
     "AutoModel",
     "AutoModelForMaskedLM",
     "AutoModelForSequenceClassification",
@@ -116,28 +119,8 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, use_fast: bool = True, **kwargs: Any):
-        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
-        registry = get_registry()
-        arch = None
-        tokenizer_class_name = None
-        tokenizer_config = resolve_file(pretrained_model_name_or_path, "tokenizer_config.json", required=False, **hub_kwargs)
-        if tokenizer_config is not None:
-            tokenizer_class_name = read_json_dict(tokenizer_config).get("tokenizer_class")
-        if isinstance(tokenizer_class_name, str) and tokenizer_class_name:
-            base = tokenizer_class_name[:-4] if tokenizer_class_name.endswith("Fast") else tokenizer_class_name
-            arch = next(
-                (a for a in registry.architectures.values()
-                 if base in {_short(a.tokenizer), _short(a.tokenizer_fast), _short(a.tokenizer_fast)[:-4]}),
-                None,
-            )
-        if arch is None:
-            config_path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
-            if config_path is None:
-                raise ValueError(
-                    f"Cannot tell which tokenizer '{pretrained_model_name_or_path}' needs: it has no "
-                    f"tokenizer_config.json naming a registered tokenizer_class, and no config.json with a model_type"
-                )
-            arch = registry.architecture(_model_type_of(read_json_dict(config_path), config_path))
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "tokenizer_config.json", ("tokenizer_class",),
+                                 ("tokenizer", "tokenizer_fast"), "tokenizer")
         path = arch.tokenizer_fast if (use_fast and arch.tokenizer_fast) else arch.tokenizer
         if path is None:
             raise ValueError(f"Architecture '{arch.model_type}' registers no tokenizer")
@@ -164,6 +147,95 @@ class AutoTokenizer:
 
 def _short(path) -> str:
     return class_name(path) if path else ""
+
+
+def _class_stem(name: str) -> str:
+    """A class name without the suffixes that vary between library versions (Fast, FeatureExtractor/ImageProcessor)."""
+    if name.endswith("Fast"):
+        name = name[:-4]
+    return name.replace("FeatureExtractor", "ImageProcessor") if name.endswith("FeatureExtractor") else name
+
+
+def _architecture_for(name_or_path, kwargs: dict, json_name: str, class_keys: tuple[str, ...], slots: tuple[str, ...],
+                      what: str) -> Architecture:
+    """The architecture whose ``slots`` classes a saved folder names, else the one of its config.json.
+
+    ``json_name`` (tokenizer_config.json, preprocessor_config.json...) may name the class
+    under one of ``class_keys``; the names of other library versions are matched too
+    (``BertTokenizerFast`` or ``BertTokenizer``, ``ViTFeatureExtractor`` or ``ViTImageProcessor``).
+    """
+    hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+    registry = get_registry()
+    saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
+    if saved is not None:
+        data = read_json_dict(saved)
+        for key in class_keys:
+            wanted = data.get(key)
+            if not isinstance(wanted, str) or not wanted:
+                continue
+            for arch in registry.architectures.values():
+                names = {_class_stem(_short(getattr(arch, slot))) for slot in slots if getattr(arch, slot)}
+                if _class_stem(wanted) in names:
+                    return arch
+    config_path = resolve_file(name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
+    if config_path is None:
+        raise ValueError(
+            f"Cannot tell which {what} '{name_or_path}' needs: it has no {json_name} naming a registered class "
+            f"({' or '.join(class_keys)}), and no config.json with a model_type"
+        )
+    return registry.architecture(_model_type_of(read_json_dict(config_path), config_path))
+
+
+class AutoImageProcessor:
+    """``AutoImageProcessor.from_pretrained(path)``: the image processor the folder names, or its architecture's."""
+
+    def __init__(self) -> None:
+        raise OSError("AutoImageProcessor is built with AutoImageProcessor.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "preprocessor_config.json",
+                                 ("image_processor_type", "feature_extractor_type"), ("image_processor",), "image processor")
+        if arch.image_processor is None:
+            raise ValueError(f"Architecture '{arch.model_type}' registers no image processor")
+        return import_object(arch.image_processor).from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+class AutoFeatureExtractor:
+    """``AutoFeatureExtractor.from_pretrained(path)``: the feature extractor the folder names, or its architecture's."""
+
+    def __init__(self) -> None:
+        raise OSError("AutoFeatureExtractor is built with AutoFeatureExtractor.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "preprocessor_config.json",
+                                 ("feature_extractor_type",), ("feature_extractor", "image_processor"), "feature extractor")
+        path = arch.feature_extractor or arch.image_processor
+        if path is None:
+            raise ValueError(f"Architecture '{arch.model_type}' registers no feature extractor")
+        return import_object(path).from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+class AutoProcessor:
+    """``AutoProcessor.from_pretrained(path)``: the architecture's processor, else its tokenizer,
+    image processor or feature extractor (whichever it has), as transformers does."""
+
+    def __init__(self) -> None:
+        raise OSError("AutoProcessor is built with AutoProcessor.from_pretrained(...)")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "processor_config.json", ("processor_class",),
+                                 ("processor",), "processor")
+        if arch.processor is not None:
+            return import_object(arch.processor).from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if arch.tokenizer_fast or arch.tokenizer:
+            return AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        path = arch.image_processor or arch.feature_extractor
+        if path is None:
+            raise ValueError(f"Architecture '{arch.model_type}' registers no processor, tokenizer or preprocessor")
+        return import_object(path).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
 
 class _AutoModel:
