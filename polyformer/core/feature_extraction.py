@@ -23,9 +23,16 @@ from .hub import resolve_file
 from .io import atomic_write_text
 from .tensors import tensor_converter
 
-__all__ = ["PREPROCESSOR_CONFIG_NAME", "BatchFeature", "FeatureExtractionMixin", "SequenceFeatureExtractor"]
+__all__ = [
+    "PREPROCESSOR_CONFIG_NAME",
+    "PROCESSOR_CONFIG_NAME",
+    "BatchFeature",
+    "FeatureExtractionMixin",
+    "SequenceFeatureExtractor",
+]
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
+PROCESSOR_CONFIG_NAME = "processor_config.json"
 
 
 class BatchFeature(dict):
@@ -74,6 +81,8 @@ class FeatureExtractionMixin:
     #: The key naming the class in the saved JSON (image processors use the same key,
     #: which transformers still reads).
     type_key = "feature_extractor_type"
+    #: The key of this part's settings inside a transformers v5 ``processor_config.json``.
+    processor_config_key = "feature_extractor"
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop(self.type_key, None)
@@ -115,6 +124,19 @@ class FeatureExtractionMixin:
 
     @classmethod
     def get_preprocessor_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
+        """The saved settings: this part's entry in ``processor_config.json``, else ``preprocessor_config.json``.
+
+        transformers v5 saves a processor's feature extractor / image processor inside
+        ``processor_config.json`` (under ``processor_config_key``) and reads that first;
+        older folders, and ours, have ``preprocessor_config.json``.
+        """
+        path = Path(pretrained_model_name_or_path).expanduser()
+        if not path.is_file():
+            nested = resolve_file(pretrained_model_name_or_path, PROCESSOR_CONFIG_NAME, required=False, **hub_kwargs)
+            if nested is not None:
+                data = read_json_dict(nested).get(cls.processor_config_key)
+                if isinstance(data, dict):
+                    return data
         return read_json_dict(resolve_file(pretrained_model_name_or_path, PREPROCESSOR_CONFIG_NAME, **hub_kwargs))
 
     @classmethod
@@ -182,8 +204,12 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         ``padding``: True / "longest" (to the longest), "max_length" (to ``max_length``),
         False / "do_not_pad". The attention mask marks real frames with 1.
         """
+        if isinstance(processed_features, (list, tuple)) and processed_features and all(
+                isinstance(item, dict) for item in processed_features):
+            # A list of examples, as a data collator gets them: made a dict of lists.
+            processed_features = {key: [item[key] for item in processed_features] for key in processed_features[0]}
         if not isinstance(processed_features, dict) or not processed_features:
-            raise ValueError("pad() expects a dict of features such as {'input_values': [...]}")
+            raise ValueError("pad() expects a dict of features such as {'input_values': [...]}, or a list of those")
         main = self.model_input_names[0]
         if main not in processed_features:
             raise ValueError(f"pad() needs the key '{main}', got keys {sorted(processed_features)}")
@@ -200,14 +226,16 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
 
         sequences = [np.asarray(s, dtype=np.float32) for s in processed_features[main]]
         if truncation:
-            sequences = [s[:max_length] for s in sequences]
+            # As transformers: the cut is rounded up to pad_to_multiple_of, so the two options agree.
+            limit = _round_up(max_length, pad_to_multiple_of)
+            sequences = [s[:limit] for s in sequences]
         target = None
         if padding == "longest":
             target = max(len(s) for s in sequences)
         elif padding == "max_length":
             target = max_length
-        if target is not None and pad_to_multiple_of:
-            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if target is not None:
+            target = _round_up(target, pad_to_multiple_of)
         want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
 
         padded, masks = [], []
@@ -229,6 +257,10 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         if want_mask:
             data["attention_mask"] = masks
         return BatchFeature(data, tensor_type=return_tensors)
+
+
+def _round_up(length: int, multiple: int | None) -> int:
+    return -(-length // multiple) * multiple if multiple else length
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,168 @@
+"""Wav2Vec2's feature extractor: raw mono waveforms to padded, normalised ``input_values``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...core.feature_extraction import BatchFeature, SequenceFeatureExtractor
+from ...core.tensors import tensor_converter
+
+__all__ = ["Wav2Vec2FeatureExtractor"]
+
+#: Added to the variance before the square root, as transformers does (silence stays finite).
+NORM_EPSILON = 1e-7
+#: A 2-D input with at most this many columns (and more rows) is read as multi-channel audio, not a batch.
+MAX_CHANNELS = 8
+
+
+class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
+    """Turn raw speech (mono, sampled at ``sampling_rate``) into Wav2Vec2's ``input_values``.
+
+    Each utterance is a 1-D sequence of floats. With ``do_normalize`` every utterance is
+    scaled to zero mean and unit variance, after padding, as transformers does:
+
+    * with an attention mask (``return_attention_mask=True`` and some padding asked for),
+      the mean and variance come from the real samples only and padded positions are
+      set back to ``padding_value``;
+    * without one, the padded utterance is normalised as a whole, padding included.
+      Checkpoints with ``feat_extract_norm == "group"`` (wav2vec2-base) take no attention
+      mask and were fine-tuned on inputs made this way, so we give the same numbers.
+
+    ``return_attention_mask`` defaults to False for the same reason: only
+    ``feat_extract_norm == "layer"`` checkpoints (wav2vec2-lv60) were trained with one.
+
+    >>> extractor = Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False)
+    """
+
+    model_input_names = ["input_values", "attention_mask"]
+
+    def __init__(
+        self,
+        feature_size: int = 1,
+        sampling_rate: int = 16000,
+        padding_value: float = 0.0,
+        return_attention_mask: bool = False,
+        do_normalize: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            feature_size=feature_size,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
+        )
+        self.do_normalize = do_normalize
+
+    def __call__(
+        self,
+        raw_speech,
+        padding: bool | str = False,
+        max_length: int | None = None,
+        truncation: bool = False,
+        pad_to_multiple_of: int | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        sampling_rate: int | None = None,
+    ) -> BatchFeature:
+        """Featurize one utterance or a batch; the output always has a batch axis.
+
+        ``raw_speech``: a 1-D array or list of floats (one utterance), a list of those, or
+        a 2-D array (a batch of equally long utterances, one per row). Multi-channel audio
+        must be mixed down first; a (samples, channels) array is refused, not read as a batch. ``padding`` / ``max_length`` / ``truncation`` /
+        ``pad_to_multiple_of`` are those of :meth:`pad`. Pass ``sampling_rate`` so that audio
+        at the wrong rate is refused instead of silently giving bad features.
+        """
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"{type(self).__name__} expects audio sampled at {self.sampling_rate} Hz (the rate its model was "
+                f"trained on), but sampling_rate={sampling_rate} was given; resample the audio first."
+            )
+        tensor_converter(return_tensors)  # a bad value fails before any work
+        utterances = self._as_utterances(raw_speech)
+        padded = self.pad(
+            {"input_values": utterances},
+            padding=padding,
+            max_length=max_length,
+            truncation=truncation,
+            pad_to_multiple_of=pad_to_multiple_of,
+            return_attention_mask=return_attention_mask,
+        )
+        values = list(padded["input_values"])
+        masks = padded.get("attention_mask")
+        if self.do_normalize:
+            padded_at_all = padding not in (False, None, "do_not_pad")
+            values = self.zero_mean_unit_var_norm(values, masks if padded_at_all else None, self.padding_value)
+        padded["input_values"] = values
+        return BatchFeature(dict(padded), tensor_type=return_tensors)
+
+    @staticmethod
+    def zero_mean_unit_var_norm(
+        input_values: list[np.ndarray], attention_mask: list[np.ndarray] | None = None, padding_value: float = 0.0
+    ) -> list[np.ndarray]:
+        """Each utterance to zero mean and unit variance (statistics over its mask's real samples, if given)."""
+        normed = []
+        for index, vector in enumerate(input_values):
+            vector = np.asarray(vector, dtype=np.float32)
+            if attention_mask is None:
+                normed.append((vector - vector.mean()) / np.sqrt(vector.var() + NORM_EPSILON))
+                continue
+            real = np.asarray(attention_mask[index]).astype(bool)
+            samples = vector[real]
+            out = (vector - samples.mean()) / np.sqrt(samples.var() + NORM_EPSILON)
+            out[~real] = padding_value
+            normed.append(out)
+        return normed
+
+    def _as_utterances(self, raw_speech) -> list[np.ndarray]:
+        """The input as a list of 1-D float32 arrays, with errors that say what shape was expected."""
+        name = type(self).__name__
+        if isinstance(raw_speech, (list, tuple)):
+            if len(raw_speech) == 0:
+                raise ValueError(f"{name} got no audio: raw_speech is an empty list")
+            if np.ndim(raw_speech[0]) == 0:  # a list of numbers: one utterance
+                items, batched = [raw_speech], False
+            else:
+                items, batched = list(raw_speech), True
+        else:
+            try:
+                array = np.asarray(raw_speech)
+            except Exception:  # noqa: BLE001 - anything numpy cannot read is a wrong input type
+                array = None
+            if array is None or array.dtype == object:
+                raise TypeError(
+                    f"{name} takes raw_speech as a 1-D array or list of floats, a list of those, or a 2-D array "
+                    f"(batch, samples); got {type(raw_speech).__name__}"
+                )
+            if array.ndim > 2:
+                raise ValueError(
+                    f"{name} takes mono audio: a 1-D array per utterance or a 2-D (batch, samples) array, but got "
+                    f"an array of shape {array.shape}. Mix the channels down first (e.g. audio.mean(axis=-1))."
+                )
+            if array.ndim == 2 and array.shape[1] <= MAX_CHANNELS < array.shape[0]:
+                # Rows of a few samples are no speech: this is (samples, channels) audio, not a batch.
+                raise ValueError(
+                    f"{name} takes mono audio, but got an array of shape {array.shape}, which looks like "
+                    f"(samples, channels). Mix the channels down first (e.g. audio.mean(axis=-1)); a batch "
+                    f"is (batch, samples)."
+                )
+            items, batched = (list(array), True) if array.ndim == 2 else ([array], False)
+        utterances = []
+        for index, item in enumerate(items):
+            where = f"utterance {index}" if batched else "raw_speech"
+            try:
+                array = np.asarray(item, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name}: {where} must hold numbers (audio samples), got {item!r:.80}") from None
+            if array.ndim != 1:
+                hint = (" Multi-channel audio is not supported: mix the channels down first (e.g. audio.mean(axis=-1))."
+                        if array.ndim == 2 else "")
+                raise ValueError(
+                    f"{name}: {where} must be a 1-D sequence of samples, got shape {array.shape}.{hint}"
+                )
+            if array.size == 0:
+                raise ValueError(f"{name}: {where} is empty (no samples)")
+            utterances.append(array)
+        return utterances
