@@ -119,8 +119,9 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, use_fast: bool = True, **kwargs: Any):
-        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "tokenizer_config.json", ("tokenizer_class",),
-                                 ("tokenizer", "tokenizer_fast"), "tokenizer")
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs,
+                                 (("tokenizer_config.json", ("tokenizer_class",), ("tokenizer", "tokenizer_fast")),),
+                                 "tokenizer")
         path = arch.tokenizer_fast if (use_fast and arch.tokenizer_fast) else arch.tokenizer
         if path is None:
             raise ValueError(f"Architecture '{arch.model_type}' registers no tokenizer")
@@ -156,18 +157,21 @@ def _class_stem(name: str) -> str:
     return name.replace("FeatureExtractor", "ImageProcessor") if name.endswith("FeatureExtractor") else name
 
 
-def _architecture_for(name_or_path, kwargs: dict, json_name: str, class_keys: tuple[str, ...], slots: tuple[str, ...],
+def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...],
                       what: str) -> Architecture:
-    """The architecture whose ``slots`` classes a saved folder names, else the one of its config.json.
+    """The architecture whose classes a saved folder names, else the one of its config.json.
 
-    ``json_name`` (tokenizer_config.json, preprocessor_config.json...) may name the class
-    under one of ``class_keys``; the names of other library versions are matched too
+    ``sources`` are ``(json file, keys that may name a class, registry slots to match)``,
+    tried in order: e.g. ``preprocessor_config.json``'s ``feature_extractor_type`` against
+    the ``feature_extractor`` slot. Names of other library versions match too
     (``BertTokenizerFast`` or ``BertTokenizer``, ``ViTFeatureExtractor`` or ``ViTImageProcessor``).
     """
     hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
     registry = get_registry()
-    saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
-    if saved is not None:
+    for json_name, class_keys, slots in sources:
+        saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
+        if saved is None:
+            continue
         data = read_json_dict(saved)
         for key in class_keys:
             wanted = data.get(key)
@@ -179,11 +183,17 @@ def _architecture_for(name_or_path, kwargs: dict, json_name: str, class_keys: tu
                     return arch
     config_path = resolve_file(name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
     if config_path is None:
+        files = " or ".join(json_name for json_name, _, _ in sources)
         raise ValueError(
-            f"Cannot tell which {what} '{name_or_path}' needs: it has no {json_name} naming a registered class "
-            f"({' or '.join(class_keys)}), and no config.json with a model_type"
+            f"Cannot tell which {what} '{name_or_path}' needs: it has no {files} naming a registered class, "
+            f"and no config.json with a model_type"
         )
     return registry.architecture(_model_type_of(read_json_dict(config_path), config_path))
+
+
+# Where a saved folder names its classes (transformers v5 keeps a processor's parts inside
+# processor_config.json, hence the second source of the preprocessors).
+_PROCESSOR_SOURCE = ("processor_config.json", ("processor_class",), ("processor",))
 
 
 class AutoImageProcessor:
@@ -194,8 +204,9 @@ class AutoImageProcessor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "preprocessor_config.json",
-                                 ("image_processor_type", "feature_extractor_type"), ("image_processor",), "image processor")
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, (
+            ("preprocessor_config.json", ("image_processor_type", "feature_extractor_type"), ("image_processor",)),
+            _PROCESSOR_SOURCE), "image processor")
         if arch.image_processor is None:
             raise ValueError(f"Architecture '{arch.model_type}' registers no image processor")
         return import_object(arch.image_processor).from_pretrained(pretrained_model_name_or_path, **kwargs)
@@ -209,8 +220,9 @@ class AutoFeatureExtractor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "preprocessor_config.json",
-                                 ("feature_extractor_type",), ("feature_extractor", "image_processor"), "feature extractor")
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, (
+            ("preprocessor_config.json", ("feature_extractor_type",), ("feature_extractor", "image_processor")),
+            _PROCESSOR_SOURCE), "feature extractor")
         path = arch.feature_extractor or arch.image_processor
         if path is None:
             raise ValueError(f"Architecture '{arch.model_type}' registers no feature extractor")
@@ -226,8 +238,7 @@ class AutoProcessor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        arch = _architecture_for(pretrained_model_name_or_path, kwargs, "processor_config.json", ("processor_class",),
-                                 ("processor",), "processor")
+        arch = _architecture_for(pretrained_model_name_or_path, kwargs, (_PROCESSOR_SOURCE,), "processor")
         if arch.processor is not None:
             return import_object(arch.processor).from_pretrained(pretrained_model_name_or_path, **kwargs)
         if arch.tokenizer_fast or arch.tokenizer:
