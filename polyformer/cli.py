@@ -135,7 +135,8 @@ def _train_demo_vocab(folder: Path) -> Path:
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                                        show_progress=False)
     tokenizer.train_from_iterator(_DEMO_CORPUS, trainer=trainer)
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
     path = folder / "my_vocab_file.txt"
