@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ...core.configuration import ACTIVATIONS
+from ...core.modeling import check_token_ids
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -406,6 +407,11 @@ class Embeddings(nn.Module):
 
     def __call__(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                  deterministic: bool = True) -> Array:
+        # Shapes are static under jit, so the length is checked here; the id values, which
+        # JAX would silently clamp, are checked by FlaxPreTrainedModel.__call__ before jit.
+        if position_ids is None:
+            length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+            check_token_ids(length, max_positions=self.max_position_embeddings)
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         embeddings = inputs_embeds

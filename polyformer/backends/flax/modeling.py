@@ -39,7 +39,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from ...core import outputs as _outputs
 from ...core.configuration import PretrainedConfig
-from ...core.modeling import PreTrainedModelMixin
+from ...core.modeling import PreTrainedModelMixin, check_token_ids
 from .layers import canonical_name, canonical_paths, recording_initializers, to_canonical_layout, to_flax_layout
 
 __all__ = ["FlaxPreTrainedModel", "register_output_pytree", "resolve_dtype"]
@@ -249,6 +249,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             self._dropout_key, dropout_rng = jax.random.split(self._dropout_key)
         arrays = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
         arrays = {k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()}
+        ids = arrays["input_ids"]
+        if ids is not None and ids.size and not isinstance(ids, jax.core.Tracer):  # JAX would clamp bad ids silently
+            check_token_ids(None, int(ids.min()), int(ids.max()), vocab_size=getattr(self.config, "vocab_size", None))
         if self._jitted is None:
             self._jitted = jax.jit(self._apply, static_argnames=("train", "output_hidden_states", "output_attentions"))
         output = self._jitted(

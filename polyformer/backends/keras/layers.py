@@ -44,6 +44,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ...core.modeling import check_token_ids  # noqa: E402
+
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
         f"polyformer's Keras backend needs Keras on TensorFlow, but Keras runs on '{keras.backend.backend()}'. "
@@ -505,9 +507,22 @@ class Embeddings(keras.layers.Layer):
                                                    dtype=self.dtype_policy, name="token_type_embeddings")
         self.LayerNorm = LayerNorm(dim, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.vocab_size, self.max_position_embeddings = vocab_size, max_position_embeddings
         self.built = True
 
+    def _check(self, input_ids, inputs_embeds, position_ids) -> None:
+        """Clear errors for ids the tables cannot hold: values when eager, the length whenever it is known."""
+        length = None if position_ids is not None else (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        if input_ids is not None and tf.executing_eagerly():
+            ids = np.asarray(input_ids)
+            if ids.size:
+                check_token_ids(length, int(ids.min()), int(ids.max()), vocab_size=self.vocab_size,
+                                max_positions=self.max_position_embeddings)
+                return
+        check_token_ids(length, max_positions=self.max_position_embeddings)
+
     def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, training=False):
+        self._check(input_ids, inputs_embeds, position_ids)
         if input_ids is not None:
             inputs_embeds = self.word_embeddings(input_ids)
         embeddings = inputs_embeds

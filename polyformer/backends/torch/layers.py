@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.configuration import ACTIVATIONS
+from ...core.modeling import check_token_ids
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -412,9 +413,16 @@ class Embeddings(nn.Module):
         # ``own`` is True once ``embeddings`` is a fresh tensor we may add to in place;
         # the caller's ``inputs_embeds`` is never modified.
         if input_ids is not None:
+            if input_ids.numel() and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+                check_token_ids(
+                    None if position_ids is not None else input_ids.size(-1), int(input_ids.min()), int(input_ids.max()),
+                    vocab_size=self.word_embeddings.num_embeddings, max_positions=self.position_embeddings.num_embeddings,
+                )
             embeddings, own = self.word_embeddings(input_ids), True
         else:
             embeddings, own = inputs_embeds, False
+            if position_ids is None:
+                check_token_ids(inputs_embeds.size(1), max_positions=self.position_embeddings.num_embeddings)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
                 types = self.token_type_embeddings.weight[0]
