@@ -229,12 +229,7 @@ class PretrainedConfig:
 
     def apply_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Set the overrides that name existing keys, validate, and return the others (unused)."""
-        unused = {}
-        for key, value in overrides.items():
-            if hasattr(self, key):
-                setattr(self, key, value)
-            else:
-                unused[key] = value
+        unused = set_existing_attributes(self, overrides)
         if len(unused) < len(overrides):
             self.validate()
         return unused
@@ -297,6 +292,21 @@ class PretrainedConfig:
     @classmethod
     def from_json_file(cls, json_file: str | os.PathLike):
         return cls(**read_json_dict(Path(json_file)))
+
+
+def set_existing_attributes(obj: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Set each value whose key ``obj`` already has; return the others (the caller decides if unused is an error).
+
+    The override rule of every ``from_pretrained(path, key=value)`` that loads settings
+    (configs, feature extractors, image processors).
+    """
+    unused = {}
+    for key, value in values.items():
+        if hasattr(obj, key):
+            setattr(obj, key, value)
+        else:
+            unused[key] = value
+    return unused
 
 
 def read_json_dict(path: Path) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .configuration import read_json_dict
+from .configuration import read_json_dict, set_existing_attributes
 from .hub import resolve_file
 from .io import atomic_write_text
-from .tensors import tensor_converter
+from .tensors import stack_as_array, tensor_converter
 
 __all__ = [
     "PREPROCESSOR_CONFIG_NAME",
@@ -56,14 +56,7 @@ class BatchFeature(dict):
         if convert is None:
             return self
         for key, value in list(self.items()):
-            try:
-                array = np.asarray(value)
-            except ValueError:
-                array = None
-            if array is None or array.dtype == object:
-                raise ValueError(
-                    f"Cannot make a tensor of '{key}': its items have different shapes. Pass padding=True."
-                )
+            array = stack_as_array(key, value, "its items have different shapes. Pass padding=True.")
             if array.dtype == np.float64:
                 array = array.astype(np.float32)
             self[key] = convert(array)
@@ -157,12 +150,7 @@ class FeatureExtractionMixin:
     def from_dict(cls, data: dict[str, Any], *, return_unused_kwargs: bool = False, **kwargs: Any):
         """Build from saved settings; kwargs naming settings override them, the others are returned as unused."""
         preprocessor = cls(**data)
-        unused = {}
-        for key, value in kwargs.items():
-            if hasattr(preprocessor, key):
-                setattr(preprocessor, key, value)
-            else:
-                unused[key] = value
+        unused = set_existing_attributes(preprocessor, kwargs)
         return (preprocessor, unused) if return_unused_kwargs else preprocessor
 
     @classmethod

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["tensor_converter"]
+import numpy as np
+
+__all__ = ["tensor_converter", "stack_as_array"]
 
 
 def tensor_converter(tensor_type: Any):
@@ -39,3 +41,14 @@ def tensor_converter(tensor_type: Any):
         hint = f"pip install 'polyformer[{backend.extra}]'" if backend.extra else f"install {backend.name}"
         raise ImportError(f"return_tensors={tensor_type!r} needs {backend.name}, which is not installed: {hint}")
     return import_object(backend.to_tensor)
+
+
+def stack_as_array(key: str, value: Any, why_ragged: str) -> np.ndarray:
+    """``value`` (nested lists or arrays) as one numpy array; ragged input is a ValueError naming ``key``."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        array = None
+    if array is None or array.dtype == object:
+        raise ValueError(f"Cannot make a tensor of '{key}': {why_ragged}")
+    return array

@@ -44,7 +44,7 @@ from tokenizers import AddedToken
 
 from .hub import resolve_folder
 from .io import atomic_path, atomic_write_text
-from .tensors import tensor_converter
+from .tensors import stack_as_array, tensor_converter
 
 __all__ = [
     "AddedToken",
@@ -361,15 +361,8 @@ class BatchEncoding(dict):
         for key, value in list(self.items()):
             if prepend_batch_axis:
                 value = [value]
-            try:
-                array = np.asarray(value)
-            except ValueError:
-                array = None
-            if array is None or array.dtype == object:
-                raise ValueError(
-                    f"Cannot make a tensor of '{key}': its sequences have different lengths. "
-                    f"Pass padding=True (and truncation=True for inputs longer than the model allows)."
-                )
+            array = stack_as_array(key, value, "its sequences have different lengths. Pass padding=True "
+                                               "(and truncation=True for inputs longer than the model allows).")
             if array.dtype.kind in "iub" and array.dtype != np.int64:
                 array = array.astype(np.int64)
             self[key] = convert(array)

@@ -238,15 +238,20 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
 
     # ---- embeddings ---------------------------------------------------------------
     def get_input_embeddings(self) -> nn.Embedding:
-        """The token embedding table (implemented by each base model)."""
+        """The token embedding table: the base model's, found at ``embeddings.word_embeddings``
+        (the shared :class:`~polyformer.backends.torch.layers.Embeddings`) unless a base model overrides this."""
         if self.base_model is not self:
             return self.base_model.get_input_embeddings()
-        raise NotImplementedError(f"{type(self).__name__} must implement get_input_embeddings()")
+        embeddings = getattr(self, "embeddings", None)
+        if not isinstance(getattr(embeddings, "word_embeddings", None), nn.Embedding):
+            raise NotImplementedError(f"{type(self).__name__} has no embeddings.word_embeddings: implement get_input_embeddings()")
+        return embeddings.word_embeddings
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         if self.base_model is not self:
             return self.base_model.set_input_embeddings(value)
-        raise NotImplementedError(f"{type(self).__name__} must implement set_input_embeddings()")
+        self.get_input_embeddings()  # the same check: there must be a table to replace
+        self.embeddings.word_embeddings = value
 
     def get_output_embeddings(self) -> nn.Linear | None:
         """The vocabulary projection of a language-model head, or None."""

@@ -99,12 +99,6 @@ class DistilBertModel(DistilBertPreTrainedModel):
         self.transformer = layers.Encoder(TransformerBlock(config) for _ in range(config.n_layers))
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
-
     def get_position_embeddings(self) -> nn.Embedding:
         return self.embeddings.position_embeddings
 
