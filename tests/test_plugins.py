@@ -15,10 +15,10 @@ from polyformer.core.plugins import PluginError, PluginWarning, build_registry, 
 from polyformer.core.registry import Architecture, Backend
 
 
-def _arch_plugin(model_type, config="polyformer.models.distilbert.configuration:DistilBertConfig"):
+def _arch_plugin(model_type, config="polyformer.models.distilbert.configuration:DistilBertConfig", **order):
     module = types.ModuleType(f"plugin_{model_type}")
 
-    @polyformer.hookimpl
+    @polyformer.hookimpl(**order)
     def register_architectures(register):
         register(Architecture(model_type=model_type, config=config))
 
@@ -37,14 +37,58 @@ def test_builtins_register_through_entry_points():
     assert registry.names["DistilBertModel"].endswith("modeling_torch:DistilBertModel")
 
 
-def test_in_process_plugin_manager_and_clash_is_reported():
+@pytest.mark.parametrize("order", [{}, {"tryfirst": True}, {"trylast": True}])
+def test_in_process_plugin_manager_and_clash_is_reported(order):
+    # The first plugin registered keeps the name, whatever pluggy's tryfirst / trylast say.
     pm, infos = make_plugin_manager(load_entrypoints=False)
     pm.register(_arch_plugin("toy"), name="first")
-    pm.register(_arch_plugin("toy"), name="second")
-    with pytest.warns(PluginWarning, match="plugin '(first|second)'.*model_type 'toy' is already registered"):
+    pm.register(_arch_plugin("toy", **order), name="second")
+    with pytest.warns(PluginWarning, match="plugin 'second'.*model_type 'toy' is already registered by plugin 'first'"):
         registry = build_registry(pm, infos)
-    assert "toy" in registry.architectures
-    assert {infos["first"].status, infos["second"].status} == {"ok", "partial"}
+    assert registry.architectures["toy"].plugin == "first"
+    assert (infos["first"].status, infos["second"].status) == ("ok", "partial")
+
+
+def _installed_entry_point(root, distribution, name, value):
+    """The entry point ``name = value`` of distribution ``distribution``, installed (as a dist-info) in ``root``."""
+    from importlib.metadata import PathDistribution
+
+    info = root / f"{distribution}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[polyformer]\n{name} = {value}\n")
+    [ep] = PathDistribution(info).entry_points
+    return ep
+
+
+def test_entry_points_are_deduplicated_per_distribution(tmp_path, monkeypatch):
+    # importlib.metadata already drops a distribution found twice; the host must not rely on it.
+    builtins = list(plugins._entry_points())
+    twice_a = _installed_entry_point(tmp_path / "a", "zed-dist", "toy", "json")
+    twice_b = _installed_entry_point(tmp_path / "b", "Zed_Dist", "toy", "json")  # the same, spelled differently
+    first = _installed_entry_point(tmp_path / "c", "another-dist", "toy", "json")
+    shadow = _installed_entry_point(tmp_path / "d", "aaa-shadow", "distilbert", "json")
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [twice_a, shadow, twice_b, first, *builtins])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pm, infos = make_plugin_manager()
+    messages = sorted(str(w.message) for w in caught if "already taken" in str(w.message))
+    assert messages == [
+        "polyformer plugin 'distilbert' (distribution aaa-shadow 1.0): entry-point name 'distilbert' is already "
+        "taken by plugin 'distilbert' (distribution polyformer 0.1.0, built in); this plugin is not loaded "
+        "(rename its entry point)",
+        "polyformer plugin 'toy' (distribution zed-dist 1.0): entry-point name 'toy' is already taken by "
+        "plugin 'toy' (distribution another-dist 1.0); this plugin is not loaded (rename its entry point)",
+    ]
+    assert infos["toy"].distribution == "another-dist" and infos["zed-dist:toy"].status == "conflict"
+    assert "Zed_Dist:toy" not in infos
+    assert infos["distilbert"].builtin and infos["aaa-shadow:distilbert"].status == "conflict"
+    assert "distilbert" in build_registry(pm, infos).architectures
+    monkeypatch.setenv("POLYFORMER_STRICT_PLUGINS", "1")
+    distilbert = [ep for ep in builtins if ep.name == "distilbert"]
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [shadow, *distilbert])
+    with pytest.raises(PluginError, match="'distilbert' .*aaa-shadow.*already taken by .*polyformer 0.1.0, built in"):
+        make_plugin_manager()
 
 
 def test_raising_hook_spoils_only_its_plugin():

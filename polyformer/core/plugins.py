@@ -9,6 +9,15 @@ Robustness rules (learned from pytest, llm and httpie):
 * entry points are loaded one by one, each inside try/except: a plugin that fails
   to import, or whose hook raises, or that claims a ``model_type`` someone else
   already has, is reported with a warning naming it, and skipped;
+* a name is never enough to take another plugin's place. *Built-in* means the
+  entry points of the ``polyformer`` distribution itself; they are loaded first, so a
+  third-party distribution can neither reuse one of their entry-point names nor
+  claim one of their ``model_type``, backend or class names. Third-party plugins
+  come next, ordered by (distribution name, entry-point name), so when two of them
+  clash the first in that order keeps the name, whatever the order of ``sys.path``
+  or of the files on disk, and whatever ``tryfirst`` / ``trylast`` a hook asks for.
+  The one that comes second is reported, naming both distributions. Only the same
+  distribution seen twice (found on two ``sys.path`` entries) is dropped silently;
 * ``POLYFORMER_STRICT_PLUGINS=1`` turns those warnings into errors (for CI);
 * ``POLYFORMER_PLUGINS=a,b`` loads only the named entry points,
   ``POLYFORMER_DISABLE_PLUGINS=a,b`` skips the named ones;
@@ -18,6 +27,7 @@ Robustness rules (learned from pytest, llm and httpie):
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -56,10 +66,18 @@ class PluginInfo:
     name: str
     distribution: str = ""
     version: str = ""
-    status: str = "ok"  # "ok", "failed", "disabled", "partial", "incompatible"
+    status: str = "ok"  # "ok", "failed", "disabled", "partial", "incompatible", "conflict"
     errors: list[str] = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
+    builtin: bool = False
+
+    def describe(self) -> str:
+        """``plugin 'bert' (distribution polyformer-bert 0.1.0)``: how messages name a plugin."""
+        if not self.distribution:
+            return f"plugin '{self.name}'"
+        where = f"{self.distribution} {self.version}".strip() + (", built in" if self.builtin else "")
+        return f"plugin '{self.name}' (distribution {where})"
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -75,8 +93,7 @@ def _strict() -> bool:
 
 def _report(info: PluginInfo, message: str) -> None:
     info.errors.append(message)
-    text = f"polyformer plugin '{info.name}'" + (f" ({info.distribution} {info.version})" if info.distribution else "")
-    text += f": {message}"
+    text = f"polyformer {info.describe()}: {message}"
     if _strict():
         raise PluginError(text)
     warnings.warn(text, PluginWarning, stacklevel=3)
@@ -103,24 +120,62 @@ def _entry_points():
     return entry_points(group=ENTRY_POINT_GROUP)
 
 
+#: The distribution whose entry points are the built-in plugins.
+BUILTIN_DISTRIBUTION = "polyformer"
+
+
+def _normalized(name: str) -> str:
+    """A distribution name the way packaging compares them (``Polyformer_BERT`` == ``polyformer-bert``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _distribution_of(ep) -> tuple[str, str]:
+    """(name, version) of the distribution that declares ``ep``; empty when unknown."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "", ""
+    return dist.metadata["Name"] or "", dist.version or ""
+
+
+def _in_load_order(eps) -> list:
+    """Built-in entry points first (in their declared order), then the others by (distribution, name).
+
+    This order decides who keeps a contested name, so it must not depend on
+    ``sys.path`` or on how the file system lists folders.
+    """
+    def key(ep):
+        dist_name = _normalized(_distribution_of(ep)[0])
+        if dist_name == BUILTIN_DISTRIBUTION:
+            return (0, "", "")
+        return (1, dist_name, ep.name)
+
+    return sorted(eps, key=key)  # stable: built-ins keep their declared order
+
+
 def _load_entrypoints(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
     only = _env_list("POLYFORMER_PLUGINS")
     skip = _env_list("POLYFORMER_DISABLE_PLUGINS") or set()
-    seen: set[str] = set()
-    for ep in _entry_points():
-        if ep.name in seen:  # the same distribution found twice on sys.path
+    seen: set[tuple[str, str]] = set()
+    for ep in _in_load_order(_entry_points()):
+        dist_name, version = _distribution_of(ep)
+        if (_normalized(dist_name), ep.name) in seen:
+            continue  # the same distribution found twice on sys.path
+        seen.add((_normalized(dist_name), ep.name))
+        info = PluginInfo(name=ep.name, distribution=dist_name, version=version,
+                          builtin=_normalized(dist_name) == BUILTIN_DISTRIBUTION)
+        holder = infos.get(ep.name)
+        if holder is not None:
+            # Another distribution already holds this name: keep it, list this one apart.
+            info.status = "conflict"
+            infos[f"{dist_name}:{ep.name}"] = info
+            _report(info, f"entry-point name '{ep.name}' is already taken by {holder.describe()}; "
+                          f"this plugin is not loaded (rename its entry point)")
             continue
-        seen.add(ep.name)
-        dist = getattr(ep, "dist", None)
-        info = PluginInfo(
-            name=ep.name,
-            distribution=dist.metadata["Name"] if dist is not None else "",
-            version=dist.version if dist is not None else "",
-        )
         infos[ep.name] = info
         if (only is not None and ep.name not in only) or ep.name in skip:
             info.status = "disabled"
             continue
+        dist = getattr(ep, "dist", None)
         problem = _incompatibility(dist)
         if problem:
             info.status = "incompatible"
@@ -140,7 +195,7 @@ def _incompatibility(dist) -> str | None:
     A plugin says which polyformer it was built for with an ordinary requirement
     (``dependencies = ["polyformer>=0.1,<0.2"]``); it is checked before the plugin is imported.
     """
-    if dist is None or dist.metadata["Name"] == "polyformer":
+    if dist is None or _normalized(dist.metadata["Name"] or "") == BUILTIN_DISTRIBUTION:
         return None
     from packaging.requirements import InvalidRequirement, Requirement
 
@@ -159,8 +214,15 @@ def _incompatibility(dist) -> str | None:
 
 
 def _call_hook(pm: pluggy.PluginManager, hook_name: str, add, infos: dict[str, PluginInfo], record: str) -> None:
-    """Call ``hook_name`` on each plugin separately, so one raising hook spoils only its own plugin."""
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    """Call ``hook_name`` on each plugin separately, so one raising hook spoils only its own plugin.
+
+    Plugins are called in the order they were registered (built-ins first), not in
+    pluggy's order, which a hook could change with ``tryfirst`` / ``trylast``: that
+    order decides who keeps a contested name.
+    """
+    order = {name: index for index, (name, _) in enumerate(pm.list_name_plugin())}
+    impls = sorted(getattr(pm.hook, hook_name).get_hookimpls(), key=lambda impl: order.get(impl.plugin_name, len(order)))
+    for impl in impls:
         name = impl.plugin_name
         info = infos.setdefault(name, PluginInfo(name=name))
 
@@ -184,9 +246,9 @@ def build_registry(pm: pluggy.PluginManager, infos: dict[str, PluginInfo] | None
     """Call every plugin's hooks and collect what they register."""
     infos = infos if infos is not None else {}
     registry = Registry()
+    registry.plugins = infos  # first, so that clash messages can name the distributions
     _call_hook(pm, "register_backends", registry.add_backend, infos, "backends")
     _call_hook(pm, "register_architectures", registry.add_architecture, infos, "architectures")
-    registry.plugins = infos
     return registry
 
 

@@ -182,12 +182,16 @@ class Registry:
         existing = self.architectures.get(arch.model_type)
         if existing is not None:
             raise RegistrationError(
-                f"model_type '{arch.model_type}' is already registered by plugin '{existing.plugin or '?'}'"
+                f"model_type '{arch.model_type}' is already registered by {self._owner(existing.plugin)}; "
+                f"this registration is refused"
             )
         for path in arch.class_paths():
             name = class_name(path)
             if self.names.get(name, path) != path:
-                raise RegistrationError(f"class name '{name}' ({path}) is already registered as {self.names[name]}")
+                raise RegistrationError(
+                    f"class name '{name}' ({path}) is already registered as {self.names[name]}; "
+                    f"this registration is refused"
+                )
         self.architectures[arch.model_type] = arch
         for path in arch.class_paths():
             self.names[class_name(path)] = path
@@ -200,9 +204,15 @@ class Registry:
         existing = self.backends.get(backend.name)
         if existing is not None:
             raise RegistrationError(
-                f"backend '{backend.name}' is already registered by plugin '{existing.plugin or '?'}'"
+                f"backend '{backend.name}' is already registered by {self._owner(existing.plugin)}; "
+                f"this registration is refused"
             )
         self.backends[backend.name] = backend
+
+    def _owner(self, plugin: str) -> str:
+        """The plugin that registered something, with its distribution when known (for clash messages)."""
+        info = self.plugins.get(plugin)
+        return info.describe() if info is not None else f"plugin '{plugin or '?'}'"
 
     # -- reading -----------------------------------------------------------------
     def architecture(self, model_type: str) -> Architecture:
