@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import warnings
 
 import pytest
 
@@ -196,3 +198,212 @@ def test_transformers_reads_our_config_and_we_read_theirs(tmp_path):
 def test_base_config_keeps_unknown_keys():
     config = PretrainedConfig(foo=1, architectures=["X"])
     assert config.foo == 1 and config.to_diff_dict()["foo"] == 1 and config.architectures == ["X"]
+
+
+# ---- bad settings get one clear error naming the key (and the file) -------------------------------
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"id2label": {"x": "a"}}, r"DistilBertConfig: id2label has key 'x', which is not a label index \(an integer >= 0\)"),
+        ({"id2label": {"-1": "a"}}, "id2label has key '-1', which is not a label index"),
+        ({"id2label": ["a", "b"]}, "id2label must be a dict of label index to label name"),
+        ({"id2label": {0: "a", "0": "b"}}, "id2label gives label index 0 twice"),
+        ({"id2label": {0: ["a"]}}, r"id2label\[0\] must be a label name \(a string\), got \['a'\]"),
+        ({"label2id": {"a": "x"}}, "label2id\\['a'\\] is 'x', which is not a label index"),
+        ({"label2id": {"a": 0, "b": 0}}, "label2id puts both 'a' and 'b' at index 0"),
+        ({"id2label": {0: "neg", 1: "pos"}, "label2id": {"neg": 1, "pos": 0}},
+         "label2id does not match id2label: label2id puts 'neg' at index 1, but id2label has it at 0"),
+        ({"num_labels": -1}, "DistilBertConfig: num_labels must be a positive integer, got -1"),
+        ({"num_labels": 2.0}, "num_labels must be a positive integer, got 2.0"),
+        ({"num_labels": "3"}, "num_labels must be a positive integer, got '3'"),
+        ({"num_labels": 3, "id2label": {0: "a", 1: "b"}}, "num_labels=3 does not match id2label, which has 2 labels"),
+        ({"problem_type": "ranking"}, "DistilBertConfig: problem_type must be one of regression, "),
+        ({"problem_type": "single_label_classification", "num_labels": 1},
+         "problem_type 'single_label_classification' needs num_labels >= 2, got 1"),
+        ({"pruned_heads": {"0": [5]}, "n_heads": 4, "dim": 32},
+         r"pruned_heads\['0'\] names head 5, but n_heads=4 \(heads are numbered 0 to 3\)"),
+        ({"pruned_heads": {"0": [0, 1, 2, 3]}, "n_heads": 4, "dim": 32},
+         r"pruned_heads\['0'\] prunes all 4 heads of layer 0; at least one must remain"),
+        ({"pruned_heads": {"6": [1]}}, "pruned_heads has layer '6', which is not a layer index \\(an integer >= 0 below n_layers=6\\)"),
+        ({"pruned_heads": {"0": 1}}, r"pruned_heads\['0'\] must be a list of head indices, got 1"),
+        ({"pruned_heads": [1, 2]}, "pruned_heads must be a dict of layer index to the list of that layer's pruned heads"),
+        ({"model_type": ["distilbert"]}, "model_type must be the architecture's name as a string .* got \\['distilbert'\\]"),
+        ({"output_hidden_states": "no"}, "DistilBertConfig: output_hidden_states must be true or false, got 'no'"),
+        ({"return_dict": None}, "return_dict must be true or false, got None"),
+        ({"pad_token_id": "0"}, "pad_token_id must be a token id \\(an integer\\) or None, got '0'"),
+        ({"eos_token_id": [1, "2"]}, "eos_token_id must be a token id \\(an integer\\) or a list of them or None"),
+        ({"chunk_size_feed_forward": -1}, "chunk_size_feed_forward must be an integer >= 0"),
+    ],
+)
+def test_bad_common_settings_name_the_key(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DistilBertConfig(**kwargs)
+
+
+def test_good_common_settings_are_normalised():
+    config = DistilBertConfig(n_heads=4, dim=32, pruned_heads={"0": [1, 3], 2: ["0"]}, eos_token_id=[1, 2])
+    assert config.pruned_heads == {0: [1, 3], 2: [0]} and config.eos_token_id == [1, 2]
+    config = DistilBertConfig(label2id={"neg": 0, "pos": 1})  # one map given: the other is derived
+    assert config.id2label == {0: "neg", 1: "pos"} and config.num_labels == 2
+    config = DistilBertConfig(id2label={"0": "neg", "1": "pos"}, label2id={"neg": "0", "pos": "1"})
+    assert config.label2id == {"neg": 0, "pos": 1}
+    assert DistilBertConfig(pad_token_id=None).pad_token_id is None
+
+
+def test_overrides_are_checked_like_the_constructor(tmp_path):
+    DistilBertConfig(n_heads=4, dim=32).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"pruned_heads\['1'\] names head 4, but n_heads=4"):
+        DistilBertConfig.from_pretrained(tmp_path, pruned_heads={"1": [4]})
+    config = DistilBertConfig.from_pretrained(tmp_path, pruned_heads={"1": [3]}, id2label={"0": "a", "1": "b"})
+    assert config.pruned_heads == {1: [3]} and config.id2label == {0: "a", 1: "b"}
+
+
+def _write_config(folder, **values):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "distilbert", **values}))
+    return folder / "config.json"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"id2label": {"x": "a"}}, "DistilBertConfig: id2label has key 'x', which is not a label index"),
+        ({"n_heads": 4, "dim": 32, "pruned_heads": {"0": [5]}}, r"DistilBertConfig: pruned_heads\['0'\] names head 5"),
+        ({"label2id": {"a": 0, "b": "one"}}, r"label2id\['b'\] is 'one', which is not a label index"),
+        ({"dim": 100}, "DistilBertConfig: dim=100 must be divisible by n_heads=12"),
+    ],
+)
+def test_bad_values_in_config_json_name_the_file(tmp_path, values, message):
+    path = _write_config(tmp_path, **values)
+    prefix = f"{path}: "
+    for load in (DistilBertConfig.from_pretrained, AutoConfig.from_pretrained):
+        with pytest.raises(ValueError) as caught:
+            load(tmp_path)
+        assert str(caught.value).startswith(prefix) and re.search(message, str(caught.value)), caught.value
+    with pytest.raises(ValueError) as caught:
+        DistilBertConfig.from_json_file(path)
+    assert str(caught.value).startswith(prefix) and re.search(message, str(caught.value))
+    # A bad override is the caller's, not the file's: it is not blamed on the file.
+    _write_config(tmp_path)
+    with pytest.raises(ValueError, match="^DistilBertConfig: dropout must be a number in"):
+        DistilBertConfig.from_pretrained(tmp_path, dropout=2.0)
+
+
+def test_model_type_of_the_wrong_type_in_config_json(tmp_path):
+    path = _write_config(tmp_path, model_type=["distilbert"])
+    expected = (f"{path}: 'model_type' must be the architecture's name as a non-empty string (such as 'distilbert'), "
+                f"got ['distilbert']")
+    with pytest.raises(ValueError) as caught:
+        AutoConfig.from_pretrained(tmp_path)
+    assert str(caught.value) == expected
+    with pytest.raises(ValueError, match=re.escape(f"{path}: DistilBertConfig: model_type must be the architecture's")):
+        DistilBertConfig.from_pretrained(tmp_path)
+
+
+def test_pruned_heads_beyond_the_heads_fail_before_the_model_is_built(tmp_path):
+    pytest.importorskip("torch")
+    from polyformer import AutoModel
+
+    path = _write_config(tmp_path, n_heads=4, dim=32, hidden_dim=16, n_layers=1, vocab_size=30,
+                         pruned_heads={"0": [5]})
+    with pytest.raises(ValueError, match=re.escape(f"{path}: DistilBertConfig: pruned_heads['0'] names head 5, but n_heads=4")):
+        AutoModel.from_pretrained(tmp_path, framework="torch")
+
+
+def test_a_stale_label2id_written_by_transformers_still_loads(tmp_path):
+    # transformers writes label2id unchanged when id2label is replaced afterwards; the model reads only id2label.
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.DistilBertConfig(num_labels=3)
+    theirs.id2label = {0: "neg", 1: "neutral", 2: "pos"}
+    theirs.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["label2id"] == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    config = DistilBertConfig.from_pretrained(tmp_path)
+    assert config.id2label == {0: "neg", 1: "neutral", 2: "pos"} and config.num_labels == 3
+
+
+# ---- unknown keys one typo away from a parameter: a warning, once ----------------------------------
+
+@pytest.fixture
+def fresh_typo_warnings(monkeypatch):
+    from polyformer.core import configuration
+
+    monkeypatch.setattr(configuration, "_WARNED_NEAR_MISSES", set())
+
+
+def _near_miss_warnings(caught):
+    return [str(w.message) for w in caught if "did you mean" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "key, guess",
+    [
+        ("activaton", "'activation'"),   # deletion
+        ("activationn", "'activation'"),  # insertion
+        ("activatiom", "'activation'"),   # substitution
+        ("actiavtion", "'activation'"),   # transposition
+        ("n_head", "'n_heads'"),          # a parameter
+        ("hiden_size", "'hidden_size'"),  # an attribute_map alias
+        ("num_label", "'num_labels'"),    # a common key
+        ("return_dicts", "'return_dict'"),
+    ],
+)
+def test_a_key_one_edit_from_a_parameter_warns_once(key, guess, fresh_typo_warnings):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = DistilBertConfig(**{key: 4})
+        DistilBertConfig(**{key: 4})
+    assert getattr(config, key) == 4  # still kept, as transformers does
+    assert _near_miss_warnings(caught) == [
+        f"DistilBertConfig: unknown key '{key}' is kept as an extra setting; did you mean {guess}?"
+    ]
+
+
+def test_near_miss_warning_is_per_class_and_names_the_file(tmp_path, fresh_typo_warnings):
+    from polyformer import ViTConfig
+
+    path = _write_config(tmp_path, hiden_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DistilBertConfig.from_pretrained(tmp_path)
+        ViTConfig(hiden_size=8)
+        AutoConfig.from_pretrained(tmp_path)
+    assert _near_miss_warnings(caught) == [
+        f"DistilBertConfig: unknown key 'hiden_size' in {path} is kept as an extra setting; did you mean 'hidden_size'?",
+        "ViTConfig: unknown key 'hiden_size' is kept as an extra setting; did you mean 'hidden_size'?",
+    ]
+
+
+def test_keys_further_away_or_written_by_transformers_do_not_warn(tmp_path, fresh_typo_warnings):
+    transformers = pytest.importorskip("transformers")
+    from polyformer import ViTConfig, Wav2Vec2Config
+
+    pairs = [(transformers.DistilBertConfig, DistilBertConfig), (transformers.ViTConfig, ViTConfig),
+             (transformers.Wav2Vec2Config, Wav2Vec2Config)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DistilBertConfig(my_custom_key=1, actvaton="relu", dims=None)  # two edits; dims -> dim is one: warns
+        for theirs, ours in pairs:
+            theirs(num_labels=3).save_pretrained(tmp_path / ours.model_type)
+            full = theirs().to_dict()  # every key, not only the diff
+            (tmp_path / ours.model_type / "full.json").write_text(json.dumps(full, default=str))
+            ours.from_pretrained(tmp_path / ours.model_type)
+            ours.from_json_file(tmp_path / ours.model_type / "full.json")
+        # Keys older transformers versions wrote into every config.json.
+        older = {"_name_or_path": "x", "torch_dtype": "float32", "torchscript": False, "use_bfloat16": False,
+                 "tf_legacy_loss": False, "top_k": 50, "top_p": 1.0, "max_length": 20, "min_length": 0,
+                 "num_beams": 1, "temperature": 1.0, "output_scores": False, "use_cache": True,
+                 "_commit_hash": None, "_attn_implementation_autoset": True, "task_specific_params": None}
+        DistilBertConfig.from_json_file(_write_config(tmp_path / "older", **older))
+    assert _near_miss_warnings(caught) == [
+        "DistilBertConfig: unknown key 'dims' is kept as an extra setting; did you mean 'dim'?"
+    ]
+
+
+def test_one_edit_apart():
+    from polyformer.core.configuration import _one_edit_apart
+
+    for a, b in [("ab", "abc"), ("abc", "ab"), ("abc", "abd"), ("abc", "acb"), ("a", ""), ("ba", "ab")]:
+        assert _one_edit_apart(a, b), (a, b)
+    for a, b in [("abc", "abc"), ("abc", "cba"), ("abcd", "ab"), ("abc", "bca"), ("abcd", "badc"), ("ab", "xy")]:
+        assert not _one_edit_apart(a, b), (a, b)

@@ -51,10 +51,9 @@ def choose_framework(framework: str | None = None) -> str:
         raise ImportError(f"No framework is installed for polyformer models: install one of {extras or 'a backend plugin'}")
     if not isinstance(framework, str):
         raise TypeError(f"{source} must be a string such as 'torch', 'keras' or 'flax', got {type(framework).__name__}")
-    name = _FRAMEWORK_ALIASES.get(framework.lower(), framework.lower())
+    name = _framework_name(framework)
     if name not in registry.backends:
-        known = ", ".join(sorted(registry.backends)) or "none"
-        raise ValueError(f"{source}={framework!r} is not a known framework; expected one of: {known}")
+        raise ValueError(f"{source}={framework!r} is not a known framework; expected one of: {_known_frameworks(registry)}")
     backend = registry.backends[name]
     if not backend.is_available():
         raise ImportError(
@@ -64,10 +63,28 @@ def choose_framework(framework: str | None = None) -> str:
     return name
 
 
+def _framework_name(framework: str) -> str:
+    """The backend name ``framework`` stands for: case-insensitive, aliases resolved (``"PyTorch"`` -> ``"torch"``)."""
+    return _FRAMEWORK_ALIASES.get(framework.lower(), framework.lower())
+
+
+def _known_frameworks(registry) -> str:
+    """Every name ``framework=`` accepts, for errors: the backends, then the aliases of those registered."""
+    known = ", ".join(sorted(registry.backends)) or "none"
+    aliases = ", ".join(f"{alias} (= {name})" for alias, name in sorted(_FRAMEWORK_ALIASES.items())
+                        if name in registry.backends)
+    return f"{known}, or an alias: {aliases}; case does not matter" if aliases else known
+
+
 def _model_type_of(config_dict: dict[str, Any], where: Any) -> str:
-    model_type = config_dict.get("model_type")
-    if not isinstance(model_type, str) or not model_type:
+    if "model_type" not in config_dict:
         raise ValueError(f"{where}: config.json has no 'model_type' key, so the architecture cannot be chosen")
+    model_type = config_dict["model_type"]
+    if not isinstance(model_type, str) or not model_type:
+        raise ValueError(
+            f"{where}: 'model_type' must be the architecture's name as a non-empty string (such as 'distilbert'), "
+            f"got {model_type!r}"
+        )
     return model_type
 
 
@@ -91,7 +108,7 @@ class AutoConfig:
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         config_class = cls.config_class(_model_type_of(config_dict, path))
-        return config_class.from_dict(config_dict, **kwargs)
+        return config_class.from_file_dict(path, config_dict, **kwargs)
 
     @staticmethod
     def register(model_type: str, config_class: type[PretrainedConfig], exist_ok: bool = False) -> None:
@@ -298,9 +315,11 @@ class _AutoModel:
         """
         registry = get_registry()
         framework = framework or getattr(model_class, "framework", "")
+        if isinstance(framework, str):
+            framework = _framework_name(framework)
         if framework not in registry.backends:
             raise ValueError(f"{model_class.__name__}: unknown framework {framework!r}; pass framework= one of "
-                             f"{', '.join(sorted(registry.backends))}")
+                             f"{_known_frameworks(registry)}")
         arch = registry.architectures.get(config_class.model_type)
         if arch is None:
             AutoConfig.register(config_class.model_type, config_class)

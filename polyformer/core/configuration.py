@@ -9,13 +9,23 @@ What is written to disk follows ``transformers``: ``to_diff_dict`` keeps every k
 that is not one of the common keys below, plus every common key whose value differs
 from its default. That is why ``print(DistilBertConfig())`` shows the DistilBERT
 keys and ``pad_token_id`` but not ``num_labels``.
+
+Bad values raise a ValueError that names the key, what was given and what was
+expected, prefixed with the file when they were read from one. Unknown keys are kept
+(configs carry custom keys), but one that is a single typo away from a parameter of
+the class (``activaton``) gets a warning, once per class and key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
+import functools
+import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +80,29 @@ _COMMON_DEFAULTS: dict[str, Any] = {
 
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
+# Common keys that must be true or false (a string such as "no" would read as true).
+_BOOLEAN_KEYS = ("return_dict", "output_hidden_states", "output_attentions", "tie_word_embeddings",
+                 "is_encoder_decoder", "is_decoder", "add_cross_attention")
+_TOKEN_ID_KEYS = ("bos_token_id", "pad_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id")
+
+# Keys transformers writes into config.json (this version or earlier ones) that are not
+# parameters here. They are kept like any unknown key but never taken for a typo.
+_TRANSFORMERS_KEYS = frozenset({
+    "transformers_version", "architectures", "torch_dtype", "torchscript", "use_bfloat16", "tf_legacy_loss",
+    "tie_encoder_decoder", "cross_attention_hidden_size", "task_specific_params", "quantization_config",
+    "gradient_checkpointing", "use_cache", "attn_implementation", "max_length", "min_length", "do_sample",
+    "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty", "temperature", "top_k", "top_p",
+    "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size",
+    "bad_words_ids", "num_return_sequences", "output_scores", "return_dict_in_generate", "forced_bos_token_id",
+    "forced_eos_token_id", "remove_invalid_values", "exponential_decay_length_penalty", "suppress_tokens",
+    "begin_suppress_tokens",
+})
+
+# The file being read, while a config is built from it (named in errors and warnings).
+_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("polyformer_config_source", default=None)
+# (config class, key) pairs already warned about as likely typos.
+_WARNED_NEAR_MISSES: set[tuple[type, str]] = set()
+
 
 def _version() -> str:
     from .. import __version__
@@ -89,6 +122,7 @@ class PretrainedConfig:
     attribute_map: dict[str, str] = {}
 
     def __init__(self, **kwargs: Any) -> None:
+        name = type(self).__name__
         # Labels first: num_labels and id2label may both be given.
         id2label = kwargs.pop("id2label", None)
         label2id = kwargs.pop("label2id", None)
@@ -97,35 +131,58 @@ class PretrainedConfig:
             kwargs["dtype"] = kwargs.pop("torch_dtype")
         kwargs.pop("transformers_version", None)
         kwargs.pop(VERSION_KEY, None)
-        kwargs.pop("model_type", None)
+        model_type = kwargs.pop("model_type", None)
+        if model_type is not None and (not isinstance(model_type, str) or not model_type):
+            raise ValueError(f"{name}: model_type must be the architecture's name as a string "
+                             f"(such as {type(self).model_type or 'distilbert'!r}), got {model_type!r}")
 
         for key, default in _COMMON_DEFAULTS.items():
             value = kwargs.pop(key, copy.deepcopy(default))
             setattr(self, key, value)
         if self.dtype is not None and not isinstance(self.dtype, str):
             self.dtype = _dtype_name(self.dtype)
-        if self.pruned_heads:
-            self.pruned_heads = {int(k): list(v) for k, v in self.pruned_heads.items()}
 
+        if num_labels is not None:
+            _check_num_labels(name, num_labels)
+        if id2label is None and label2id is not None:  # the names given one way round only
+            id2label = _inverse(name, _label2id(name, label2id))
         if id2label is not None:
-            if not isinstance(id2label, dict):
-                raise ValueError(f"id2label must be a dict of label index to name, got {type(id2label).__name__}")
-            self.id2label = {int(k): str(v) for k, v in id2label.items()}
+            self.id2label = _id2label(name, id2label)
             if num_labels is not None and num_labels != len(self.id2label):
                 raise ValueError(
-                    f"num_labels={num_labels} does not match id2label, which has {len(self.id2label)} labels"
+                    f"{name}: num_labels={num_labels} does not match id2label, which has {len(self.id2label)} labels"
                 )
         else:
             self.num_labels = 2 if num_labels is None else num_labels
         if label2id is not None:
-            self.label2id = {str(k): int(v) for k, v in label2id.items()}
+            self.label2id = _label2id(name, label2id)
         else:
-            self.label2id = {name: index for index, name in self.id2label.items()}
+            self.label2id = {label: index for index, label in self.id2label.items()}
 
         # Unknown keys are kept as attributes: they may belong to another library.
+        self._warn_about_near_misses(kwargs)
         for key, value in kwargs.items():
             setattr(self, key, value)
         self.validate()
+
+    @classmethod
+    def _warn_about_near_misses(cls, unknown: dict[str, Any]) -> None:
+        """Warn (once per class and key) about an unknown key one typo away from a parameter."""
+        known = _known_keys(cls)
+        for key in unknown:
+            if key in known or key in _TRANSFORMERS_KEYS or key.startswith("_") or (cls, key) in _WARNED_NEAR_MISSES:
+                continue
+            close = sorted(k for k in known if _one_edit_apart(key, k))
+            if not close:
+                continue
+            _WARNED_NEAR_MISSES.add((cls, key))
+            source = _SOURCE.get()
+            where = f" in {source}" if source else ""
+            guesses = " or ".join(repr(k) for k in close)
+            warnings.warn(
+                f"{cls.__name__}: unknown key {key!r}{where} is kept as an extra setting; did you mean {guesses}?",
+                stacklevel=4,
+            )
 
     # -- aliases -------------------------------------------------------------------
     def __setattr__(self, key: str, value: Any) -> None:
@@ -146,8 +203,7 @@ class PretrainedConfig:
 
     @num_labels.setter
     def num_labels(self, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"num_labels must be a positive integer, got {value!r}")
+        _check_num_labels(type(self).__name__, value)
         if getattr(self, "id2label", None) is None or len(self.id2label) != value:
             self.id2label = {i: f"LABEL_{i}" for i in range(value)}
             self.label2id = {name: i for i, name in self.id2label.items()}
@@ -163,8 +219,66 @@ class PretrainedConfig:
         Subclasses call ``super().validate()`` and add their own checks, using the
         ``check_*`` helpers below so that every message has the same form.
         """
+        name = type(self).__name__
+        self.id2label = _id2label(name, self.id2label)
+        self.label2id = _label2id(name, self.label2id)
+        _check_labels_agree(name, self.id2label, self.label2id)
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)} or None, got {self.problem_type!r}")
+            raise ValueError(
+                f"{name}: problem_type must be one of {', '.join(PROBLEM_TYPES)} or None, got {self.problem_type!r}"
+            )
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            raise ValueError(f"{name}: problem_type 'single_label_classification' needs num_labels >= 2, got 1 "
+                             f"(use num_labels=2 for two classes, or problem_type 'regression')")
+        for key in _BOOLEAN_KEYS:
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{name}: {key} must be true or false, got {getattr(self, key)!r}")
+        for key in _TOKEN_ID_KEYS:
+            value = getattr(self, key)
+            ids = value if key == "eos_token_id" and isinstance(value, list) else [value]  # eos may list several
+            if value is not None and not all(isinstance(v, int) and not isinstance(v, bool) for v in ids):
+                expected = "a token id (an integer)" + (" or a list of them" if key == "eos_token_id" else "")
+                raise ValueError(f"{name}: {key} must be {expected} or None, got {value!r}")
+        chunk = self.chunk_size_feed_forward
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+            raise ValueError(f"{name}: chunk_size_feed_forward must be an integer >= 0 (0: no chunking), got {chunk!r}")
+        self.pruned_heads = self._checked_pruned_heads()
+
+    def _checked_pruned_heads(self) -> dict[int, list[int]]:
+        """``pruned_heads`` with integer keys, checked against the number of layers and heads when known."""
+        name, heads = type(self).__name__, self.pruned_heads
+        if heads is None:
+            return {}
+        expected = "a dict of layer index to the list of that layer's pruned heads, such as {0: [1, 2]}"
+        if not isinstance(heads, dict):
+            raise ValueError(f"{name}: pruned_heads must be {expected}, got {heads!r}")
+        layers_key, layers = self._common_size("num_hidden_layers")
+        heads_key, per_layer = self._common_size("num_attention_heads")
+        checked = {}
+        for layer, pruned in heads.items():
+            if not _is_index(layer) or (layers is not None and int(layer) >= layers):
+                within = f" below {layers_key}={layers}" if layers is not None else ""
+                raise ValueError(f"{name}: pruned_heads has layer {layer!r}, which is not a layer index (an integer "
+                                 f">= 0{within}); expected {expected}")
+            if not isinstance(pruned, (list, tuple)) or not all(_is_index(h) for h in pruned):
+                raise ValueError(f"{name}: pruned_heads[{layer!r}] must be a list of head indices, got {pruned!r}")
+            pruned = [int(h) for h in pruned]
+            if per_layer is not None:
+                outside = [h for h in pruned if h >= per_layer]
+                if outside:
+                    raise ValueError(f"{name}: pruned_heads[{layer!r}] names head {outside[0]}, but {heads_key}="
+                                     f"{per_layer} (heads are numbered 0 to {per_layer - 1})")
+                if len(set(pruned)) >= per_layer:
+                    raise ValueError(f"{name}: pruned_heads[{layer!r}] prunes all {per_layer} heads of layer {layer}; "
+                                     f"at least one must remain")
+            checked[int(layer)] = pruned
+        return checked
+
+    def _common_size(self, common_name: str) -> tuple[str, int | None]:
+        """(the class's own key for a common size such as ``num_attention_heads``, its value if a positive int)."""
+        key = type(self).attribute_map.get(common_name, common_name)
+        value = getattr(self, key, None)
+        return key, value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     def check_probability(self, *keys: str) -> None:
         for key in keys:
@@ -268,30 +382,150 @@ class PretrainedConfig:
         **kwargs: Any,
     ):
         """Load from a folder, a ``config.json`` path or a cached hub id; kwargs override keys."""
-        config_dict = cls.get_config_dict(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, cache_dir=cache_dir, revision=revision)
+        config_dict = read_json_dict(path)
         found = config_dict.get("model_type")
-        if cls.model_type and found and found != cls.model_type:
-            import warnings
-
+        if cls.model_type and isinstance(found, str) and found and found != cls.model_type:
             warnings.warn(
                 f"{pretrained_model_name_or_path}: config.json has model_type '{found}', "
                 f"loading it as {cls.__name__} ('{cls.model_type}')",
                 stacklevel=2,
             )
-        return cls.from_dict(config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
+        return cls.from_file_dict(path, config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], *, return_unused_kwargs: bool = False, **kwargs: Any):
         """Build from a dict; kwargs naming existing keys override them, the others are returned as unused."""
+        return cls.from_file_dict(None, config_dict, return_unused_kwargs=return_unused_kwargs, **kwargs)
+
+    @classmethod
+    def from_file_dict(cls, path: str | os.PathLike | None, config_dict: dict[str, Any], *,
+                       return_unused_kwargs: bool = False, **kwargs: Any):
+        """:meth:`from_dict` for a dict read from ``path``, which errors about its values then name."""
         if not isinstance(config_dict, dict):
             raise TypeError(f"from_dict expected a dict, got {type(config_dict).__name__}")
-        config = cls(**config_dict)
+        with values_from(path):
+            config = cls(**config_dict)
         unused = config.apply_overrides(kwargs)
         return (config, unused) if return_unused_kwargs else config
 
     @classmethod
     def from_json_file(cls, json_file: str | os.PathLike):
-        return cls(**read_json_dict(Path(json_file)))
+        config_dict = read_json_dict(Path(json_file))
+        with values_from(json_file):
+            return cls(**config_dict)
+
+
+@contextlib.contextmanager
+def values_from(path: str | os.PathLike | None):
+    """Name the file ``path`` in the errors (and typo warnings) about the values read from it."""
+    if path is None:
+        yield
+        return
+    token = _SOURCE.set(os.fspath(path))
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise (TypeError if isinstance(exc, TypeError) else ValueError)(f"{os.fspath(path)}: {exc}") from None
+    finally:
+        _SOURCE.reset(token)
+
+
+def _is_index(value: Any) -> bool:
+    """An integer >= 0, or a string of digits (JSON object keys are strings)."""
+    if isinstance(value, str):
+        return value.isdigit() and value.isascii()
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_num_labels(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: num_labels must be a positive integer, got {value!r}")
+
+
+def _id2label(name: str, id2label: Any) -> dict[int, str]:
+    """``id2label`` with integer keys; an error naming the key when it is not index -> name."""
+    expected = "a dict of label index to label name, such as {0: 'negative', 1: 'positive'}"
+    if not isinstance(id2label, dict):
+        raise ValueError(f"{name}: id2label must be {expected}, got {id2label!r}")
+    checked: dict[int, str] = {}
+    for index, label in id2label.items():
+        if not _is_index(index):
+            raise ValueError(f"{name}: id2label has key {index!r}, which is not a label index (an integer >= 0); "
+                             f"expected {expected}")
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise ValueError(f"{name}: id2label[{index!r}] must be a label name (a string), got {label!r}")
+        if int(index) in checked:
+            raise ValueError(f"{name}: id2label gives label index {int(index)} twice")
+        checked[int(index)] = str(label)
+    return checked
+
+
+def _label2id(name: str, label2id: Any) -> dict[str, int]:
+    """``label2id`` with integer values; an error naming the key when it is not name -> index."""
+    expected = "a dict of label name to label index, such as {'negative': 0, 'positive': 1}"
+    if not isinstance(label2id, dict):
+        raise ValueError(f"{name}: label2id must be {expected}, got {label2id!r}")
+    for label, index in label2id.items():
+        if not _is_index(index):
+            raise ValueError(f"{name}: label2id[{label!r}] is {index!r}, which is not a label index (an integer "
+                             f">= 0); expected {expected}")
+    return {str(label): int(index) for label, index in label2id.items()}
+
+
+def _inverse(name: str, label2id: dict[str, int]) -> dict[int, str]:
+    """The id2label that a label2id given alone stands for."""
+    id2label: dict[int, str] = {}
+    for label, index in label2id.items():
+        if index in id2label:
+            raise ValueError(f"{name}: label2id puts both {id2label[index]!r} and {label!r} at index {index}; "
+                             f"each label needs its own index")
+        id2label[index] = label
+    return id2label
+
+
+def _check_labels_agree(name: str, id2label: dict[int, str], label2id: dict[str, int]) -> None:
+    """Refuse a label2id that puts a label id2label also names at another index.
+
+    A label2id naming labels id2label does not have is accepted: that is what a
+    config.json holds when id2label was changed after label2id was written (transformers
+    writes such files), and the model reads only id2label.
+    """
+    indices: dict[str, list[int]] = {}
+    for index, label in id2label.items():
+        indices.setdefault(label, []).append(index)
+    for label, index in label2id.items():
+        if label in indices and index not in indices[label]:
+            where = " and ".join(str(i) for i in indices[label])
+            raise ValueError(f"{name}: label2id does not match id2label: label2id puts {label!r} at index {index}, "
+                             f"but id2label has it at {where}. Pass id2label alone and label2id is derived from it")
+
+
+@functools.lru_cache(maxsize=None)
+def _known_keys(cls: type) -> frozenset[str]:
+    """The keys a config class knows: its ``__init__`` parameters (through its bases), the common keys, the aliases."""
+    known = set(_COMMON_DEFAULTS) | {"id2label", "label2id", "num_labels", "model_type", VERSION_KEY}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and issubclass(klass, PretrainedConfig):
+            for parameter in inspect.signature(vars(klass)["__init__"]).parameters.values():
+                if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) and parameter.name != "self":
+                    known.add(parameter.name)
+    known.update(cls.attribute_map)
+    known.update(cls.attribute_map.values())
+    return frozenset(known)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance exactly 1: one insertion, deletion, substitution or adjacent swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
 
 
 def set_existing_attributes(obj: Any, values: dict[str, Any]) -> dict[str, Any]:
