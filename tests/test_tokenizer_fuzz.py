@@ -103,15 +103,16 @@ def _python_properties(char: str) -> dict:
         "nfd": nfd,
         "strip": "".join(c for c in nfd if unicodedata.category(c) != "Mn"),
         "lower": char.lower(),
-        "punctuation": _punctuation(char) and not _white_space(char),
+        "punctuation": _punctuation(char),
         "word": _word(char),
         "space": _white_space(char),
     }
 
 
-#: What the pipeline does with a code point that no Unicode version assigns: nothing.
-_UNASSIGNED = {"clean": None, "nfd": None, "strip": None, "lower": None,
-               "punctuation": False, "word": False, "space": False}
+def _as_if_unassigned(char: str) -> dict:
+    """The properties of a code point that no Unicode version assigns: every step keeps it as it is."""
+    return {"clean": char, "nfd": char, "strip": char, "lower": char,
+            "punctuation": False, "word": False, "space": False}
 
 
 def _bert_normalizer(**options) -> normalizers.BertNormalizer:
@@ -329,9 +330,7 @@ def test_residue_holds_only_characters_whose_unicode_data_changed(raw_corpus):
     for char, differs in residue.items():
         where = f"U+{ord(char):04X} {unicodedata.name(char, '?')}: {differs}"
         if unicodedata.category(char) == "Cn":
-            rust_values = {name: rust for name, (_, rust) in differs.items()}
-            known = [name for name, value in rust_values.items()
-                     if value != (_UNASSIGNED[name] if _UNASSIGNED[name] is not None else char)]
+            known = [name for name, (_, rust) in differs.items() if rust != _as_if_unassigned(char)[name]]
             assert known, f"unassigned in unicodedata and treated as unassigned by tokenizers: {where}"
         else:
             changed = old.category(char) != unicodedata.category(char) or \
