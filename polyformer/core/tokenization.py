@@ -33,6 +33,7 @@ import copy
 import json
 import os
 import re
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,6 +172,30 @@ def _read_json(path: Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate_error(what: str, char: str, index: int | None = None) -> ValueError:
+    where = f"U+{ord(char):04X}" + ("" if index is None else f" at index {index}")
+    return ValueError(
+        f"{what} holds a lone surrogate ({where}), which is not a Unicode character; expected valid "
+        f"Unicode text (decode bytes with errors='replace', not 'surrogateescape')"
+    )
+
+
+def _refuse_lone_surrogates(text: str, what: str) -> None:
+    """Refuse text holding a lone surrogate (as bytes decoded with ``errors="surrogateescape"`` give).
+
+    It is not Unicode text and has no UTF-8 form: the Rust library cannot take it, so the
+    Python tokenizers refuse it the same way instead of quietly dropping it.
+    """
+    if text.isascii():
+        return
+    found = _LONE_SURROGATE.search(text)
+    if found:
+        raise _lone_surrogate_error(what, found.group(), found.start())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -772,6 +797,8 @@ class PreTrainedTokenizerBase:
                     + ("" if is_split_into_words else ", or lists of words with is_split_into_words=True")
                     + f"; got {type(value).__name__}: {value!r:.80}"
                 )
+            for piece in value if is_split_into_words else (value,):
+                _refuse_lone_surrogates(piece, what)
             return list(value) if is_split_into_words else value
 
         if is_split_into_words:
@@ -1258,6 +1285,7 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
         """Token strings of ``text``: added tokens whole, the rest through ``_tokenize``."""
         if pair is not None or add_special_tokens:
             return super().tokenize(text, pair, add_special_tokens)
+        _refuse_lone_surrogates(text, "text")
         (raw_pattern, raw_tokens), (norm_pattern, norm_items) = self._added_token_patterns()
         tokens: list[str] = []
         for piece, token in _split_on(text, raw_pattern, raw_tokens):
@@ -1318,37 +1346,80 @@ class PreTrainedTokenizer(PreTrainedTokenizerBase):
         return self.convert_tokens_to_string(tokens)
 
 
-def _compile_added(entries: list, content_of) -> tuple:
-    """One regex over added tokens, longest first; group i+1 matches entry i.
+def _is_white_space(char: str) -> bool:
+    """Unicode White_Space (what Rust's ``char::is_whitespace`` and regex ``\\s`` mean).
 
-    ``lstrip`` / ``rstrip`` tokens swallow the whitespace beside them and ``single_word``
-    tokens only match outside words, like the added-token matching of ``tokenizers``.
+    ``str.isspace`` also says yes to U+001C..U+001F (separators in the bidirectional
+    classes, but control characters in Unicode); they are not white space.
     """
+    return char.isspace() and not "\x1c" <= char <= "\x1f"
+
+
+#: The symbols with the Other_Alphabetic property (circled and squared Latin letters):
+#: Unicode counts them as alphabetic, hence word characters, though their category is So.
+#: ``unicodedata`` has no Alphabetic property, so they are listed.
+_ALPHABETIC_SYMBOLS = ((0x24B6, 0x24E9), (0x1F130, 0x1F149), (0x1F150, 0x1F169), (0x1F170, 0x1F189))
+
+
+def _is_word_char(char: str) -> bool:
+    """A Unicode word character, as the Rust regex ``\\w`` that ``single_word`` tokens look at:
+    alphabetic, a mark, a decimal digit, connector punctuation or a joiner (ZWNJ, ZWJ).
+
+    Python's ``\\w`` differs (no marks, no joiners, but other numbers such as "²").
+    """
+    category = unicodedata.category(char)
+    if category[0] in "LM" or category in ("Nd", "Nl", "Pc") or char in "\u200c\u200d":
+        return True
+    return any(low <= ord(char) <= high for low, high in _ALPHABETIC_SYMBOLS)
+
+
+def _compile_added(entries: list, content_of) -> tuple:
+    """One regex finding added tokens leftmost-longest, as the ``tokenizers`` matcher does;
+    group i+1 matches entry i. Entries whose text is empty can match nothing and are left out.
+
+    The regex only finds the tokens' text: ``single_word``, ``lstrip`` and ``rstrip`` are
+    applied afterwards by :func:`_split_on`, in the order the Rust code applies them.
+    """
+    entries = sorted((e for e in entries if content_of(e)), key=lambda e: len(content_of(e)), reverse=True)
     if not entries:
         return None, []
-    entries = sorted(entries, key=lambda e: len(content_of(e)), reverse=True)
-    alternatives = []
-    for entry in entries:
-        token = entry if isinstance(entry, AddedToken) else entry[1]
-        body = "(" + re.escape(content_of(entry)) + ")"
-        if token.single_word:
-            body = r"(?<!\w)" + body + r"(?!\w)"
-        alternatives.append((r"\s*" if token.lstrip else "") + body + (r"\s*" if token.rstrip else ""))
-    return re.compile("|".join(alternatives)), entries
+    # At each position the first alternative that matches wins: longest first is leftmost-longest.
+    return re.compile("|".join("(" + re.escape(content_of(entry)) + ")" for entry in entries)), entries
 
 
 def _split_on(text: str, pattern, entries) -> list[tuple[str, Any]]:
-    """Cut ``text`` around the matches of ``pattern``: ``(piece, None)`` or ``(match, entry)``."""
+    """Cut ``text`` around added tokens: ``(piece, None)`` or ``(matched text, entry)``.
+
+    The rules are those of ``tokenizers`` (``AddedVocabulary::find_matches``): a match of a
+    ``single_word`` token with a word character beside it is dropped (and the search goes on
+    after it); ``lstrip`` takes in the white space before the match, back to the end of the
+    previous match; ``rstrip`` the white space after it.
+    """
     if pattern is None:
         return [(text, None)] if text else []
-    pieces, start = [], 0
+    pieces, done = [], 0
     for match in pattern.finditer(text):
-        if match.start() > start:
-            pieces.append((text[start:match.start()], None))
-        pieces.append((match.group(match.lastindex), entries[match.lastindex - 1]))
-        start = match.end()
-    if start < len(text):
-        pieces.append((text[start:], None))
+        entry = entries[match.lastindex - 1]
+        token = entry if isinstance(entry, AddedToken) else entry[1]
+        start, stop = match.span()
+        if token.single_word and (
+            (start > 0 and _is_word_char(text[start - 1])) or (stop < len(text) and _is_word_char(text[stop]))
+        ):
+            continue
+        if token.lstrip:
+            new_start = start
+            while new_start > 0 and _is_white_space(text[new_start - 1]):
+                new_start -= 1
+            start = max(new_start, done)
+        if token.rstrip:
+            while stop < len(text) and _is_white_space(text[stop]):
+                stop += 1
+        if done < start:
+            pieces.append((text[done:start], None))
+        pieces.append((match.group(), entry))
+        done = stop
+    if done < len(text):
+        pieces.append((text[done:], None))
     return pieces
 
 
@@ -1449,6 +1520,9 @@ class PreTrainedTokenizerFast(PreTrainedTokenizerBase):
         return self._tokenizer.num_special_tokens_to_add(pair)
 
     def tokenize(self, text: str, pair: str | None = None, add_special_tokens: bool = False) -> list[str]:
+        for value, what in ((text, "text"), (pair, "pair")):
+            if isinstance(value, str):
+                _refuse_lone_surrogates(value, what)
         encoding = self._tokenizer.encode(text, pair, add_special_tokens=add_special_tokens)
         return encoding.tokens
 

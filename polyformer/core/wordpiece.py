@@ -16,7 +16,12 @@ The Python code follows the ``tokenizers`` BERT pipeline (``BertNormalizer``,
 ``BertPreTokenizer``, ``WordPiece`` model and decoder) rather than the original BERT
 script where the two differ, so that slow and fast give the same ids:
 lower casing is done character by character (no final-sigma rule), accents are
-stripped before lower casing, and the text is not NFC-normalized first.
+stripped before lower casing, the text is not NFC-normalized first, unassigned code
+points (category Cn) are kept (so their word becomes [UNK]) where only control, format
+and private-use characters are dropped, and the CJK ranges are the Rust ones.
+``tests/test_tokenizer_fuzz.py`` checks it on a fuzz corpus over all of Unicode. The
+only characters left out are those whose Unicode data differs between Python's
+``unicodedata`` and the older or newer tables compiled into ``tokenizers``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_text
-from .tokenization import PreTrainedTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from .tokenization import (
+    PreTrainedTokenizer,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    _is_white_space,
+    _lone_surrogate_error,
+)
 
 __all__ = [
     "BasicTokenizer",
@@ -86,15 +97,36 @@ def save_vocab(vocab: dict[str, int], vocab_file: str | os.PathLike) -> str:
 # ---------------------------------------------------------------------------------------------
 # Character classes (as the tokenizers BertNormalizer / BertPreTokenizer define them)
 # ---------------------------------------------------------------------------------------------
+#
+# The Rust code reads these properties from three places: the `unicode_categories` crate
+# (control, nonspacing mark, punctuation), Rust's `char` (white space, lower case) and the
+# `unicode-normalization-alignments` crate (NFD). Each is written here as the same Unicode
+# definition, read from Python's `unicodedata`. The Unicode versions of those tables and of
+# `unicodedata` differ, so characters whose data changed between versions can still be
+# treated differently; tests/test_tokenizer_fuzz.py finds them and checks everything else.
+
+#: What `unicode_categories` calls "other": control, format and private use. Unassigned
+#: code points (Cn) are not in it, so they are kept (and become [UNK] like any unknown word).
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Co"})
+
+#: BertNormalizer's CJK ranges, exactly as the Rust code writes them. Its sixth range starts
+#: at U+2B920, not at U+2B820 where CJK Extension E starts, so U+2B820..U+2B91F are not
+#: spaced out there; they are not here either.
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 
 
 def _is_control(char: str) -> bool:
-    """Control and other invisible characters (Unicode category C*), except tab and line breaks."""
-    return char not in "\t\n\r" and unicodedata.category(char).startswith("C")
-
-
-def _is_whitespace(char: str) -> bool:
-    return char in " \t\n\r" or char.isspace()
+    """Dropped by the clean-up: control, format and private-use characters, except tab and line breaks."""
+    return char not in "\t\n\r" and unicodedata.category(char) in _CONTROL_CATEGORIES
 
 
 def _is_punctuation(char: str) -> bool:
@@ -107,24 +139,85 @@ def _is_punctuation(char: str) -> bool:
 
 def _is_chinese_char(cp: int) -> bool:
     """CJK Unified Ideographs blocks (not Hangul, Hiragana or Katakana, which BERT treats as letters)."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
+    return any(low <= cp <= high for low, high in _CJK_RANGES)
+
+
+#: How many characters each translation table remembers (text spanning all of Unicode must
+#: not grow them without bound; characters past the limit are worked out again each time).
+_TABLE_LIMIT = 1 << 16
+
+
+class _CharTable(dict):
+    """A ``str.translate`` table that works out a character's replacement the first time it is seen.
+
+    ``str.translate`` walks the text in C and looks each character up here, so known
+    characters cost a dict lookup; only new ones call ``rule`` (str -> str, or None to drop).
+    """
+
+    def __init__(self, rule) -> None:
+        super().__init__()
+        self._rule = rule
+
+    def __missing__(self, code_point: int) -> str | None:
+        value = self._rule(chr(code_point))
+        if len(self) < _TABLE_LIMIT:
+            self[code_point] = value
+        return value
+
+
+def _clean_rule(spaced_cjk: bool):
+    """The clean-up of BertNormalizer (drop NUL, U+FFFD and control characters; any white space
+    becomes a space), then, when asked, spaces around CJK ideographs."""
+
+    def rule(char: str) -> str | None:
+        if "\ud800" <= char <= "\udfff":  # not a character: refused like the fast tokenizer does
+            raise _lone_surrogate_error("text", char)
+        if char == "\x00" or char == "\ufffd" or _is_control(char):
+            return None
+        if _is_white_space(char):
+            return " "
+        if spaced_cjk and _is_chinese_char(ord(char)):
+            return f" {char} "
+        return char
+
+    return rule
+
+
+def _drop_nonspacing_mark(char: str) -> str | None:
+    return None if unicodedata.category(char) == "Mn" else char
+
+
+def _finish_rule(lower: bool, split_punctuation: bool):
+    """Lower casing, character by character (no final-sigma rule), then spaces around
+    punctuation so that splitting on spaces also isolates it (BertPreTokenizer)."""
+
+    def rule(char: str) -> str:
+        text = char.lower() if lower else char
+        if split_punctuation:
+            text = "".join(f" {c} " if _is_punctuation(c) else c for c in text)
+        return text
+
+    return rule
+
+
+#: The shared tables, one per rule and options: clean-up (with or without CJK spacing),
+#: accent stripping, and lower casing / punctuation splitting.
+_CLEAN = {cjk: _CharTable(_clean_rule(cjk)) for cjk in (True, False)}
+_STRIP = _CharTable(_drop_nonspacing_mark)
+_FINISH = {(lower, punc): _CharTable(_finish_rule(lower, punc)) for lower in (True, False) for punc in (True, False)}
 
 
 class BasicTokenizer:
     """BERT's basic tokenization: text -> words and punctuation, before word pieces.
 
+    It does what the ``tokenizers`` BertNormalizer and BertPreTokenizer do, in the same
+    order: drop control characters and turn white space into spaces, put spaces around
+    CJK ideographs, strip accents (NFD, then drop nonspacing marks), lower-case each
+    character, split on white space, isolate punctuation.
+
     Args:
         do_lower_case: lower-case the text.
-        never_split: tokens kept as they are (not lower-cased, not split on punctuation).
+        never_split: words kept as they are (not lower-cased, not split on punctuation).
         tokenize_chinese_chars: put spaces around CJK ideographs, so each is a word.
         strip_accents: remove accents; None (the default) means "strip when lower casing",
             the rule of the original BERT.
@@ -145,65 +238,31 @@ class BasicTokenizer:
         self.strip_accents = strip_accents
         self.do_split_on_punc = do_split_on_punc
 
+    @property
+    def _strips_accents(self) -> bool:
+        return self.strip_accents if self.strip_accents is not None else self.do_lower_case
+
     def tokenize(self, text: str, never_split: list[str] | None = None) -> list[str]:
         """Split ``text`` into words and punctuation marks, normalized."""
-        never_split = self.never_split.union(never_split or ())
-        text = self._clean_text(text)
-        if self.tokenize_chinese_chars:
-            text = self._space_chinese_chars(text)
+        never_split = self.never_split.union(never_split) if never_split else self.never_split
+        text = text.translate(_CLEAN[bool(self.tokenize_chinese_chars)])
+        finish = _FINISH[bool(self.do_lower_case), bool(self.do_split_on_punc)]
+        if not never_split or never_split.isdisjoint(text.split()):
+            return self._strip(text).translate(finish).split()
         tokens: list[str] = []
         for word in text.split():
-            if word in never_split:
-                tokens.append(word)
-                continue
-            word = self._normalize_word(word)
-            tokens.extend(self._split_on_punctuation(word) if self.do_split_on_punc else [word])
-        return [token for token in tokens if token]
+            tokens.extend([word] if word in never_split else self._strip(word).translate(finish).split())
+        return tokens
 
     def normalize(self, text: str) -> str:
-        """The whole text normalized as ``tokenize`` normalizes each word (without splitting it)."""
-        text = self._clean_text(text)
-        if self.tokenize_chinese_chars:
-            text = self._space_chinese_chars(text)
-        return self._normalize_word(text)
+        """The whole text normalized as ``tokenize`` normalizes it (without splitting it)."""
+        text = text.translate(_CLEAN[bool(self.tokenize_chinese_chars)])
+        return self._strip(text).translate(_FINISH[bool(self.do_lower_case), False])
 
-    def _normalize_word(self, text: str) -> str:
-        strip = self.strip_accents if self.strip_accents is not None else self.do_lower_case
-        if strip:
-            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-        if self.do_lower_case:
-            text = "".join(c.lower() for c in text)  # per character, as tokenizers does
-        return text
-
-    @staticmethod
-    def _split_on_punctuation(word: str) -> list[str]:
-        pieces: list[str] = []
-        current = ""
-        for char in word:
-            if _is_punctuation(char):
-                if current:
-                    pieces.append(current)
-                    current = ""
-                pieces.append(char)
-            else:
-                current += char
-        if current:
-            pieces.append(current)
-        return pieces
-
-    @staticmethod
-    def _space_chinese_chars(text: str) -> str:
-        return "".join(f" {c} " if _is_chinese_char(ord(c)) else c for c in text)
-
-    @staticmethod
-    def _clean_text(text: str) -> str:
-        """Drop NUL, U+FFFD and control characters; turn every whitespace character into a space."""
-        out = []
-        for char in text:
-            if char == "\x00" or char == "\ufffd" or _is_control(char):
-                continue
-            out.append(" " if _is_whitespace(char) else char)
-        return "".join(out)
+    def _strip(self, text: str) -> str:
+        if not self._strips_accents or text.isascii():
+            return text
+        return unicodedata.normalize("NFD", text).translate(_STRIP)
 
 
 class WordpieceTokenizer:
@@ -225,6 +284,7 @@ class WordpieceTokenizer:
         self.unk_token = unk_token
         self.max_input_chars_per_word = max_input_chars_per_word
         self.continuing_subword_prefix = continuing_subword_prefix
+        self._longest = (-1, 0)  # (vocabulary size, longest entry) when last measured
 
     def tokenize(self, text: str) -> list[str]:
         """Word pieces of each whitespace-separated word of ``text``."""
@@ -233,13 +293,20 @@ class WordpieceTokenizer:
             output.extend(self._split_word(word))
         return output
 
+    def _longest_entry(self) -> int:
+        """The length of the longest vocabulary entry: no longer candidate needs looking up."""
+        if self._longest[0] != len(self.vocab):
+            self._longest = (len(self.vocab), max(map(len, self.vocab), default=0))
+        return self._longest[1]
+
     def _split_word(self, word: str) -> list[str]:
         if len(word) > self.max_input_chars_per_word:
             return [self.unk_token]
+        longest = self._longest_entry()
         pieces = []
         start = 0
         while start < len(word):
-            end = len(word)
+            end = min(len(word), start + longest)  # the same result as trying from len(word), sooner
             piece = None
             while start < end:
                 candidate = word[start:end]
@@ -321,6 +388,15 @@ def _bert_options(tokenizer_json, do_lower_case, strip_accents, tokenize_chinese
     }
 
 
+def _max_chars(value: int | None, tokenizer_json: dict[str, Any] | None) -> int:
+    """``max_input_chars_per_word``: the argument, else the ``tokenizer.json`` WordPiece model's, else 100."""
+    if value is None:
+        value = ((tokenizer_json or {}).get("model") or {}).get("max_input_chars_per_word", 100)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_input_chars_per_word must be an int >= 0 (the longest word kept), got {value!r}")
+    return value
+
+
 class _BertSpecialTokens:
     """Where BERT puts its special tokens: ``[CLS] A [SEP]`` and ``[CLS] A [SEP] B [SEP]``.
 
@@ -364,7 +440,8 @@ class WordPieceTokenizer(_BertSpecialTokens, PreTrainedTokenizer):
     Built from ``vocab_file`` (``vocab.txt``) or ``tokenizer_file`` (a ``tokenizer.json``
     with a WordPiece model, as ``transformers`` v5 saves). ``do_lower_case``,
     ``strip_accents`` and ``tokenize_chinese_chars`` left at None take the value of the
-    ``tokenizer.json`` normalizer, or BERT's defaults (True, follow lower casing, True).
+    ``tokenizer.json`` normalizer, or BERT's defaults (True, follow lower casing, True);
+    ``max_input_chars_per_word`` that of its WordPiece model, or 100.
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -384,7 +461,7 @@ class WordPieceTokenizer(_BertSpecialTokens, PreTrainedTokenizer):
         tokenize_chinese_chars: bool | None = None,
         strip_accents: bool | None = None,
         tokenizer_file: str | os.PathLike | None = None,
-        max_input_chars_per_word: int = 100,
+        max_input_chars_per_word: int | None = None,
         **kwargs: Any,
     ) -> None:
         tokenizer_json = None
@@ -396,7 +473,6 @@ class WordPieceTokenizer(_BertSpecialTokens, PreTrainedTokenizer):
             if model.get("type") != "WordPiece":
                 raise ValueError(f"{tokenizer_file} holds a {model.get('type')} model, not WordPiece")
             self.vocab = dict(model["vocab"])
-            max_input_chars_per_word = model.get("max_input_chars_per_word", max_input_chars_per_word)
             if "added_tokens_decoder" not in kwargs or not kwargs["added_tokens_decoder"]:
                 kwargs["added_tokens_decoder"] = {
                     entry["id"]: {k: v for k, v in entry.items() if k != "id"}
@@ -417,7 +493,10 @@ class WordPieceTokenizer(_BertSpecialTokens, PreTrainedTokenizer):
             strip_accents=self.strip_accents,
         )
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, unk_token=str(unk_token),
-                                                      max_input_chars_per_word=max_input_chars_per_word)
+                                                      max_input_chars_per_word=_max_chars(max_input_chars_per_word,
+                                                                                          tokenizer_json))
+        if max_input_chars_per_word is not None:  # the argument wins over tokenizer.json, and is saved
+            kwargs["max_input_chars_per_word"] = max_input_chars_per_word
         super().__init__(
             unk_token=unk_token,
             sep_token=sep_token,
@@ -448,7 +527,8 @@ class WordPieceTokenizer(_BertSpecialTokens, PreTrainedTokenizer):
 
     def _tokenize(self, text: str) -> list[str]:
         if self.do_basic_tokenize:
-            words = self.basic_tokenizer.tokenize(text, never_split=self.all_special_tokens)
+            # Special and added tokens were already taken out of the text, as tokenizers does.
+            words = self.basic_tokenizer.tokenize(text)
         else:
             words = text.split()
         tokens: list[str] = []
@@ -500,8 +580,8 @@ class WordPieceTokenizerFast(_BertSpecialTokens, PreTrainedTokenizerFast):
 
     From ``tokenizer_file`` (``tokenizer.json``) when given, else built from
     ``vocab_file`` (``vocab.txt``). Explicit ``do_lower_case`` / ``strip_accents`` /
-    ``tokenize_chinese_chars`` replace the settings of a loaded ``tokenizer.json``'s
-    BertNormalizer; left at None they keep them. ``never_split`` and
+    ``tokenize_chinese_chars`` / ``max_input_chars_per_word`` replace the settings of a
+    loaded ``tokenizer.json``; left at None they keep them. ``never_split`` and
     ``do_basic_tokenize=False`` only exist in the slow tokenizer.
     """
 
@@ -522,10 +602,19 @@ class WordPieceTokenizerFast(_BertSpecialTokens, PreTrainedTokenizerFast):
         tokenize_chinese_chars: bool | None = None,
         strip_accents: bool | None = None,
         tokenizer_object=None,
+        max_input_chars_per_word: int | None = None,
         **kwargs: Any,
     ) -> None:
-        from tokenizers import Tokenizer, normalizers
+        from tokenizers import Tokenizer, models, normalizers
 
+        if kwargs.get("never_split"):
+            warnings.warn(
+                f"never_split={kwargs['never_split']!r} is only honoured by the slow tokenizer "
+                f"({self.slow_tokenizer_class.__name__}): the Rust pipeline has no such step, so "
+                f"{type(self).__name__} splits those words like any other. To keep a word whole in both, "
+                f"add it with add_tokens (e.g. AddedToken(word, single_word=True, normalized=False)).",
+                stacklevel=2,
+            )
         tokenizer_json = None
         if tokenizer_object is None and tokenizer_file is not None:
             tokenizer_json = _read_tokenizer_json(tokenizer_file)
@@ -534,13 +623,15 @@ class WordPieceTokenizerFast(_BertSpecialTokens, PreTrainedTokenizerFast):
             tokenizer_json = json.loads(tokenizer_object.to_str())
             tokenizer_object = Tokenizer.from_str(tokenizer_object.to_str())
         options = _bert_options(tokenizer_json, do_lower_case, strip_accents, tokenize_chinese_chars)
+        max_chars = _max_chars(max_input_chars_per_word, tokenizer_json)
         if tokenizer_object is None:
             if vocab_file is None:
                 raise ValueError(
                     f"{type(self).__name__} needs tokenizer_file (tokenizer.json), vocab_file (vocab.txt) "
                     f"or tokenizer_object"
                 )
-            tokenizer_object = build_wordpiece_backend(load_vocab(vocab_file), unk_token, **options)
+            tokenizer_object = build_wordpiece_backend(load_vocab(vocab_file), unk_token, **options,
+                                                       max_input_chars_per_word=max_chars)
         elif _normalizer_settings(tokenizer_json) and _normalizer_settings(tokenizer_json) != options:
             # The arguments asked for other normalization than tokenizer.json has.
             clean_text = tokenizer_json["normalizer"].get("clean_text", True)
@@ -550,6 +641,10 @@ class WordPieceTokenizerFast(_BertSpecialTokens, PreTrainedTokenizerFast):
                 strip_accents=options["strip_accents"],
                 lowercase=options["do_lower_case"],
             )
+        if max_input_chars_per_word is not None:  # the argument wins over tokenizer.json, and is saved
+            if isinstance(tokenizer_object.model, models.WordPiece):
+                tokenizer_object.model.max_input_chars_per_word = max_chars
+            kwargs["max_input_chars_per_word"] = max_input_chars_per_word
         self.do_lower_case = options["do_lower_case"]
         self.strip_accents = options["strip_accents"]
         self.tokenize_chinese_chars = options["tokenize_chinese_chars"]
