@@ -220,12 +220,13 @@ def test_channel_axis_inference_matches_transformers(shape, num_channels):
         return
     allowed = (1, 3) if num_channels is None else (num_channels,) if isinstance(num_channels, int) else num_channels
     ambiguous = shape[-3] in allowed and shape[-1] in allowed
+    counts = {(1, 3): "1 or 3", (1, 3, 4): "1, 3 or 4", (3,): "3"}[tuple(allowed)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert ours(image, num_channels=num_channels) == expected
     assert [str(w.message) for w in caught if "ambiguous" in str(w.message)] == (
         [f"image: the channel axis of an image of shape {shape} is ambiguous (its first and last axes could both "
-         f"hold {' or '.join(map(str, allowed))} channels); taking the first, as transformers does. To say which, "
+         f"hold {counts} channels); taking the first, as transformers does. To say which, "
          "pass input_data_format='channels_first' or 'channels_last'."] if ambiguous else [])
 
 

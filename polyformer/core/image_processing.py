@@ -85,7 +85,7 @@ def infer_channel_dimension_format(
             f"{name}: cannot infer the channel axis of an array of shape {shape}; expected 3 to 5 dimensions"
         )
     first, last = shape[len(shape) - 3], shape[-1]
-    counts = " or ".join(str(n) for n in allowed)
+    counts = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}" if len(allowed) > 1 else str(allowed[0])
     hint = "pass input_data_format='channels_first' or 'channels_last'"
     if first in allowed and last in allowed:
         warnings.warn(
