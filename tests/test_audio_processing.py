@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +245,7 @@ def test_features_match_transformers(case, do_normalize, return_attention_mask):
 ], ids=["array", "list", "batch-of-lists", "2d-array", "float64", "ints"])
 def test_input_forms_match_transformers(make_input):
     waves = _waves()
-    ours = Wav2Vec2FeatureExtractor(return_attention_mask=True)(make_input(waves), padding=True)
+    ours = Wav2Vec2FeatureExtractor(return_attention_mask=True)(make_input(waves), padding=True, sampling_rate=16000)
     theirs = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)(make_input(waves), padding=True)
     for key in ("input_values", "attention_mask"):
         assert len(ours[key]) == len(theirs[key])
@@ -261,7 +262,7 @@ def test_return_tensors(return_tensors, module):
     theirs = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)(
         _waves(), padding=True, pad_to_multiple_of=8, return_tensors="np")
     ours = Wav2Vec2FeatureExtractor(return_attention_mask=True)(
-        _waves(), padding=True, pad_to_multiple_of=8, return_tensors=return_tensors)
+        _waves(), padding=True, sampling_rate=16000, pad_to_multiple_of=8, return_tensors=return_tensors)
     assert type(ours["input_values"]).__module__.split(".")[0] in (module, "jaxlib", "keras")
     assert tuple(ours["input_values"].shape) == (3, 1512)
     np.testing.assert_allclose(_as_numpy(ours["input_values"]), theirs["input_values"], atol=1e-5, rtol=0)
@@ -271,7 +272,8 @@ def test_return_tensors(return_tensors, module):
 
 def test_pt_tensors_equal_transformers_pt():
     torch = pytest.importorskip("torch")
-    ours = Wav2Vec2FeatureExtractor(return_attention_mask=True)(_waves(), padding=True, return_tensors="pt")
+    ours = Wav2Vec2FeatureExtractor(return_attention_mask=True)(_waves(), padding=True, return_tensors="pt",
+                                                                          sampling_rate=16000)
     theirs = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=True)(_waves(), padding=True,
                                                                               return_tensors="pt")
     for key in ("input_values", "attention_mask"):
@@ -281,13 +283,15 @@ def test_pt_tensors_equal_transformers_pt():
 
 def test_normalisation_uses_real_samples_with_a_mask():
     waves = _waves((50, 20))
-    out = Wav2Vec2FeatureExtractor(return_attention_mask=True, padding_value=-3.0)(waves, padding=True)
+    out = Wav2Vec2FeatureExtractor(return_attention_mask=True, padding_value=-3.0)(waves, padding=True,
+                                                                                  sampling_rate=16000)
     short = out["input_values"][1]
     np.testing.assert_allclose(short[:20], (waves[1] - waves[1].mean()) / np.sqrt(waves[1].var() + 1e-7), atol=1e-5)
     assert np.all(short[20:] == -3.0)
     assert abs(short[:20].mean()) < 1e-5 and abs(short[:20].std() - 1) < 1e-3
     # Left padding: the real samples are at the end, and the statistics still come from them.
-    left = Wav2Vec2FeatureExtractor(return_attention_mask=True, padding_side="left")(waves, padding=True)
+    left = Wav2Vec2FeatureExtractor(return_attention_mask=True, padding_side="left")(waves, padding=True,
+                                                                                   sampling_rate=16000)
     np.testing.assert_allclose(left["input_values"][1][30:], short[:20], atol=1e-6)
     assert np.all(left["input_values"][1][:30] == 0.0) and left["attention_mask"][1][:30].sum() == 0
 
@@ -310,7 +314,7 @@ def test_feature_extractor_save_load_both_ways(tmp_path):
     assert back == ours
     assert Wav2Vec2FeatureExtractor.from_pretrained(tmp_path / "theirs" / "preprocessor_config.json") == ours
     assert Wav2Vec2FeatureExtractor.from_pretrained(tmp_path / "theirs", sampling_rate=22050).sampling_rate == 22050
-    np.testing.assert_allclose(back(_waves(), padding=True)["input_values"][1],
+    np.testing.assert_allclose(back(_waves(), padding=True, sampling_rate=8000)["input_values"][1],
                                theirs(_waves(), padding=True)["input_values"][1], atol=1e-6)
 
 
@@ -328,16 +332,122 @@ def test_feature_extractor_save_load_both_ways(tmp_path):
     (dict(raw_speech=[np.zeros(5)], truncation=True), ValueError, "max_length"),
     (dict(raw_speech=[np.zeros(5)], padding="sideways"), ValueError, "padding"),
     (dict(raw_speech=[np.zeros(5)], return_tensors="xyz"), ValueError, "return_tensors"),
-    (dict(raw_speech=[np.zeros(5), np.zeros(3)], return_tensors="np"), ValueError, "padding=True"),
+    (dict(raw_speech=[np.zeros(5), np.zeros(3)], return_tensors="pt"), ValueError, "padding=True"),
 ])
 def test_feature_extractor_errors(bad, error, message):
     with pytest.raises(error, match=message):
-        Wav2Vec2FeatureExtractor()(**bad)
+        Wav2Vec2FeatureExtractor()(**{"sampling_rate": 16000, **bad})
 
 
 def test_unknown_call_argument_is_an_error():
     with pytest.raises(TypeError):
         Wav2Vec2FeatureExtractor()(np.zeros(5), pading=True)
+
+
+BAD_SETTINGS = [
+    (dict(sampling_rate=-1), r"sampling_rate must be a positive integer \(samples per second, e.g. 16000\), got -1"),
+    (dict(sampling_rate=0), "sampling_rate must be a positive integer"),
+    (dict(sampling_rate="16k"), "sampling_rate must be a positive integer"),
+    (dict(feature_size=2), "feature_size must be 1, got 2: Wav2Vec2 takes raw mono audio"),
+    (dict(feature_size=0), "feature_size must be a positive integer"),
+    (dict(padding_value=float("nan")), r"padding_value must be a finite number \(e.g. 0.0\), got nan"),
+    (dict(padding_value=float("inf")), "padding_value must be a finite number"),
+    (dict(padding_value="0"), "padding_value must be a finite number"),
+    (dict(padding_side="up"), "padding_side must be 'left' or 'right'"),
+    (dict(return_attention_mask="yes"), "return_attention_mask must be True or False"),
+    (dict(do_normalize=1.0), "do_normalize must be True or False"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_SETTINGS, ids=lambda v: str(v) if isinstance(v, dict) else "")
+def test_bad_settings_are_refused(tmp_path, bad, message):
+    # transformers takes each of these without a word (and a NaN padding value pads with NaN).
+    transformers.Wav2Vec2FeatureExtractor(**bad)
+    with pytest.raises(ValueError, match="Wav2Vec2FeatureExtractor: " + message):
+        Wav2Vec2FeatureExtractor(**bad)
+    # An override at load time is checked too.
+    Wav2Vec2FeatureExtractor().save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        Wav2Vec2FeatureExtractor.from_pretrained(tmp_path, **bad)
+    # So is a setting changed on the object, before any audio is read.
+    extractor = Wav2Vec2FeatureExtractor()
+    (key, value), = bad.items()
+    setattr(extractor, key, value)
+    with pytest.raises(ValueError, match=message):
+        extractor(np.zeros(10, np.float32), sampling_rate=16000)
+
+
+def test_call_without_sampling_rate_warns():
+    extractor = Wav2Vec2FeatureExtractor()
+    with pytest.warns(UserWarning, match=r"called without sampling_rate. Pass sampling_rate= .*expects 16000 Hz"):
+        extractor(np.zeros(10, np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extractor(np.zeros(10, np.float32), sampling_rate=16000)
+    with pytest.raises(ValueError, match="sampling_rate must be a positive integer .*got -16000"):
+        extractor(np.zeros(10, np.float32), sampling_rate=-16000)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("do_normalize", [True, False])
+def test_nan_or_inf_audio_is_refused_with_its_index(bad_value, do_normalize):
+    waves = _waves()
+    waves[2][[5, 9]] = bad_value
+    # transformers gives that utterance back as all NaN (normalised) without a word.
+    theirs = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)(waves, sampling_rate=16000)["input_values"]
+    assert np.isnan(theirs[2]).all() and np.isfinite(theirs[1]).all()
+    extractor = Wav2Vec2FeatureExtractor(do_normalize=do_normalize)
+    with pytest.raises(ValueError, match=r"utterance 2 has 2 NaN or infinite sample\(s\) of 1507 \(the first at "
+                                         r"sample 5\)"):
+        extractor(waves, sampling_rate=16000, padding=True)
+    all_nan = np.full(40, np.nan, np.float32)
+    with pytest.raises(ValueError, match=r"utterance 1 has 40 NaN"):
+        extractor([waves[0], all_nan], sampling_rate=16000)
+    with pytest.raises(ValueError, match=r"raw_speech has 40 NaN"):
+        extractor(all_nan, sampling_rate=16000)
+
+
+@pytest.mark.parametrize("padding", [False, "do_not_pad"])
+@pytest.mark.parametrize("return_attention_mask", [True, False])
+def test_unpadded_batch_as_numpy_object_array_like_transformers(padding, return_attention_mask):
+    settings = dict(return_attention_mask=return_attention_mask)
+    theirs = transformers.Wav2Vec2FeatureExtractor(**settings)(_waves(), padding=padding, return_tensors="np",
+                                                               sampling_rate=16000)
+    with pytest.warns(UserWarning, match="'input_values' holds examples of different lengths \\(733 to 1507\\), "
+                                         "so return_tensors='np' gives them as a numpy object array"):
+        ours = Wav2Vec2FeatureExtractor(**settings)(_waves(), padding=padding, return_tensors="np",
+                                                     sampling_rate=16000)
+    assert sorted(ours) == sorted(theirs)
+    for key in theirs:
+        assert ours[key].dtype == theirs[key].dtype == object and ours[key].shape == theirs[key].shape == (3,)
+        for a, b in zip(ours[key], theirs[key]):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    # Tensor types that cannot hold ragged rows still refuse them.
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="Cannot make a tensor of 'input_values'.*Pass padding=True"):
+        Wav2Vec2FeatureExtractor(**settings)(_waves(), padding=padding, return_tensors="pt", sampling_rate=16000)
+
+
+def test_pad_checks_each_example_against_feature_size():
+    from polyformer.core.feature_extraction import SequenceFeatureExtractor
+
+    # Frames of 2 values: (frames, 2) examples pad as transformers pads them.
+    frames = [np.random.default_rng(i).random((n, 2)).astype(np.float32) for i, n in enumerate((4, 7))]
+    ours = SequenceFeatureExtractor(feature_size=2, sampling_rate=100, padding_value=0.5)
+    theirs = transformers.SequenceFeatureExtractor(feature_size=2, sampling_rate=100, padding_value=0.5)
+    ours.model_input_names = theirs.model_input_names = ["input_features", "attention_mask"]
+    a = ours.pad({"input_features": frames}, padding=True, return_tensors="np")
+    b = theirs.pad({"input_features": frames}, padding=True, return_tensors="np")
+    np.testing.assert_array_equal(a["input_features"], b["input_features"])
+    np.testing.assert_array_equal(a["attention_mask"], b["attention_mask"])
+    with pytest.raises(ValueError, match=r"input_features\[1\] has shape \(7,\), but feature_size=2 means each "
+                                         r"example is \(frames, 2\)"):
+        ours.pad({"input_features": [frames[0], np.zeros(7)]})
+    mono = Wav2Vec2FeatureExtractor()
+    with pytest.raises(ValueError, match=r"input_values\[0\] has shape \(5, 2\), but feature_size=1 means each "
+                                         r"example is a 1-D sequence"):
+        mono.pad({"input_values": [np.zeros((5, 2))]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,6 +505,35 @@ def test_ctc_offsets_match_transformers(tokenizers, ids):
             assert (got is None) == (want is None)
             if want is not None:
                 assert got == [{k: (int(v) if k.endswith("offset") else v) for k, v in d.items()} for d in want]
+
+
+@pytest.mark.parametrize("tokens", [list("THIS|IS|A|TEXT"), ["H", "H", "<pad>", "E", "|", "|", "TH", "<unk>"], [],
+                                    ["<pad>", "<pad>"], list("||A||")], ids=str)
+@pytest.mark.parametrize("kwargs", [dict(), dict(group_tokens=False), dict(spaces_between_special_tokens=True),
+                                    dict(output_char_offsets=True), dict(output_word_offsets=True),
+                                    dict(output_char_offsets=True, output_word_offsets=True, group_tokens=False)],
+                         ids=str)
+def test_convert_tokens_to_string_matches_transformers(tokenizers, vocab_file, tokens, kwargs):
+    ours, theirs = tokenizers
+    got, want = ours.convert_tokens_to_string(tokens, **kwargs), theirs.convert_tokens_to_string(tokens, **kwargs)
+    assert isinstance(got, dict) and sorted(got) == sorted(want) == ["char_offsets", "text", "word_offsets"]
+    assert got["text"] == want["text"]
+    for key in ("char_offsets", "word_offsets"):  # transformers' offsets are numpy integers; equal as numbers
+        assert got[key] == want[key]
+    lower = Wav2Vec2CTCTokenizer(vocab_file, do_lower_case=True).convert_tokens_to_string(tokens, **kwargs)
+    assert lower["text"] == transformers.Wav2Vec2CTCTokenizer(str(vocab_file), do_lower_case=True
+                                                              ).convert_tokens_to_string(tokens, **kwargs)["text"]
+
+
+def test_added_tokens_holding_the_delimiter_stay_whole(vocab_file):
+    ours = Wav2Vec2CTCTokenizer(vocab_file)
+    theirs = transformers.Wav2Vec2CTCTokenizer(str(vocab_file))
+    for tokenizer in (ours, theirs):
+        tokenizer.add_tokens(["A|B", "<new>"])
+        tokenizer.add_special_tokens({"eos_token": transformers.AddedToken(">>|<<", lstrip=False, rstrip=False)})
+    for text in ("HA|B A|B", ">>|<< HE <new>|", "A||B >>|<<>>|<<"):
+        assert ours.tokenize(text) == theirs.tokenize(text)
+        assert ours(text)["input_ids"] == theirs(text)["input_ids"]
 
 
 def test_batch_decode_matches_transformers(tokenizers):
@@ -553,9 +692,10 @@ def test_processor_matches_transformers(processors):
     waves = _waves()
     _assert_same_outputs(ours, theirs, audio=waves, sampling_rate=16000, padding=True)
     _assert_same_outputs(ours, theirs, text=["HELLO WORLD", "HI"], padding=True)
-    _assert_same_outputs(ours, theirs, audio=waves, text=["HELLO", "A", "TOOTH"], padding=True)
-    _assert_same_outputs(ours, theirs, audio=waves, text=["HELLO", "A", "TOOTH"], padding=True, return_tensors="np")
-    _assert_same_outputs(ours, theirs, audio=waves[0], text="HELLO")
+    _assert_same_outputs(ours, theirs, audio=waves, text=["HELLO", "A", "TOOTH"], padding=True, sampling_rate=16000)
+    _assert_same_outputs(ours, theirs, audio=waves, text=["HELLO", "A", "TOOTH"], padding=True, return_tensors="np",
+                         sampling_rate=16000)
+    _assert_same_outputs(ours, theirs, audio=waves[0], text="HELLO", sampling_rate=16000)
     positional = ours(waves[0], sampling_rate=16000)
     np.testing.assert_allclose(positional["input_values"][0], theirs(waves[0])["input_values"][0], atol=1e-5)
     assert ours.batch_decode([[9, 9, 5, 10, 0, 10, 8]]) == theirs.batch_decode([[9, 9, 5, 10, 0, 10, 8]]) == ["HELLO"]
@@ -565,7 +705,8 @@ def test_processor_matches_transformers(processors):
 
 def test_processor_routes_keyword_arguments(processors):
     ours, _ = processors
-    out = ours(audio=_waves(), text=["HELLO", "A", "TOOTH"], padding=True, text_kwargs={"padding": False},
+    out = ours(audio=_waves(), text=["HELLO", "A", "TOOTH"], padding=True, sampling_rate=16000,
+               text_kwargs={"padding": False},
                audio_kwargs={"pad_to_multiple_of": 256})
     assert out["input_values"][0].shape == (1536,)
     assert [len(ids) for ids in out["labels"]] == [5, 1, 4]
@@ -599,7 +740,8 @@ def test_processor_save_load_both_ways(tmp_path, processors):
     for processor in loaded:
         assert json.loads(processor.feature_extractor.to_json_string()) == json.loads(
             theirs.feature_extractor.to_json_string())
-        _assert_same_outputs(processor, theirs, audio=_waves(), text=["HELLO", "A", "TOOTH"], padding=True)
+        _assert_same_outputs(processor, theirs, audio=_waves(), text=["HELLO", "A", "TOOTH"], padding=True,
+                             sampling_rate=16000)
         assert processor.batch_decode([ID_SEQUENCES[0]]) == theirs.batch_decode([ID_SEQUENCES[0]])
     # The auto classes find the classes these folders name.
     assert type(polyformer.AutoProcessor.from_pretrained(tmp_path / "ours")) is Wav2Vec2Processor

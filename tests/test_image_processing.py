@@ -7,6 +7,7 @@ numpy from fixed seeds; nothing is downloaded.
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -85,8 +86,9 @@ def test_guide_prints():
 
 
 def test_later_settings_are_saved_only_when_changed():
-    printed = _printed(ViTImageProcessor(do_rescale=False, rescale_factor=0.5, do_convert_rgb=False))
-    assert printed == dict(GUIDE_DEFAULT, do_rescale=False, rescale_factor=0.5, do_convert_rgb=False)
+    printed = _printed(ViTImageProcessor(do_rescale=False, rescale_factor=0.5, do_convert_rgb=True))
+    assert printed == dict(GUIDE_DEFAULT, do_rescale=False, rescale_factor=0.5, do_convert_rgb=True)
+    assert _printed(ViTImageProcessor(do_convert_rgb=False))["do_convert_rgb"] is False
     assert _printed(ViTImageProcessor(size={"height": 224, "width": 224}))["size"] == {"height": 224, "width": 224}
 
 
@@ -99,9 +101,14 @@ def test_pil_rgb_sizes(height, width):
 @pytest.mark.parametrize("mode", ["L", "RGBA"])
 def test_grayscale_and_rgba_pil(mode):
     image = _pil(40, 50, mode)
-    ours = _ours(image)
+    ours = _ours(image, do_convert_rgb=True)
     np.testing.assert_allclose(ours, _theirs(image, do_convert_rgb=True), atol=ATOL, rtol=0)
     assert ours.shape == (1, 3, 224, 224)
+    # Off by default, as in transformers: the image keeps its channels, which ViT's 3-value statistics refuse.
+    with pytest.raises(ValueError):
+        _theirs(image)
+    with pytest.raises(ValueError, match=r"image_mean has 3 values but the image has \d channel.*do_convert_rgb=True"):
+        _ours(image)
 
 
 def test_numpy_inputs():
@@ -110,12 +117,13 @@ def test_numpy_inputs():
     _same(chw, do_rescale=False)
     _same(chw)  # rescaled twice in both, as asked
     gray = np.random.RandomState(2).randint(0, 256, (33, 21, 1), dtype=np.uint8)
-    np.testing.assert_allclose(_ours(gray), _theirs(gray, do_convert_rgb=True), atol=ATOL, rtol=0)
+    _same(gray, do_convert_rgb=True)
     rgba = np.random.RandomState(3).randint(0, 256, (4, 33, 21), dtype=np.uint8)
-    np.testing.assert_allclose(_ours(rgba), _theirs(rgba, do_convert_rgb=True), atol=ATOL, rtol=0)
+    _same(rgba, do_convert_rgb=True)
     ambiguous = np.random.RandomState(4).randint(0, 256, (3, 10, 3), dtype=np.uint8)
     _same(ambiguous, input_data_format="channels_last")
-    _same(ambiguous)  # channels first when both ends could be channels, as transformers
+    with pytest.warns(UserWarning, match="ambiguous"):
+        _same(ambiguous)  # channels first when both ends could be channels, as transformers
 
 
 def test_batch():
@@ -187,6 +195,111 @@ def test_channels_last_output():
     first = ViTImageProcessor()(image, return_tensors="np")["pixel_values"]
     last = ViTImageProcessor()(image, return_tensors="np", data_format="channels_last")["pixel_values"]
     np.testing.assert_array_equal(last, first.transpose(0, 2, 3, 1))
+
+
+# -- the channel axis ----------------------------------------------------------------------
+SHAPES = [(3, 3, 3), (1, 5, 3), (3, 5, 1), (4, 5, 3), (3, 5, 4), (4, 4, 4), (5, 6, 3), (3, 6, 5), (6, 6, 4),
+          (4, 6, 6), (5, 6, 7), (2, 3, 4, 3), (2, 4, 6, 6), (1, 2, 3, 4, 5)]
+
+
+@pytest.mark.parametrize("num_channels", [None, (1, 3, 4), 3])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_channel_axis_inference_matches_transformers(shape, num_channels):
+    import warnings
+
+    from transformers.image_utils import infer_channel_dimension_format as theirs
+
+    from polyformer.core.image_processing import infer_channel_dimension_format as ours
+
+    image = np.zeros(shape, dtype=np.uint8)
+    try:
+        expected = theirs(image, num_channels=num_channels).value
+    except ValueError:
+        with pytest.raises(ValueError, match=r"cannot tell the channel axis .*pass input_data_format="):
+            ours(image, num_channels=num_channels)
+        return
+    allowed = (1, 3) if num_channels is None else (num_channels,) if isinstance(num_channels, int) else num_channels
+    ambiguous = shape[-3] in allowed and shape[-1] in allowed
+    counts = {(1, 3): "1 or 3", (1, 3, 4): "1, 3 or 4", (3,): "3"}[tuple(allowed)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ours(image, num_channels=num_channels) == expected
+    assert [str(w.message) for w in caught if "ambiguous" in str(w.message)] == (
+        [f"image: the channel axis of an image of shape {shape} is ambiguous (its first and last axes could both "
+         f"hold {counts} channels); taking the first, as transformers does. To say which, "
+         "pass input_data_format='channels_first' or 'channels_last'."] if ambiguous else [])
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 3), (4, 10, 3), (1, 8, 3), (3, 7, 1)], ids=str)
+def test_ambiguous_images_warn_and_input_data_format_settles_them(shape):
+    from transformers.image_utils import ChannelDimension
+
+    image = np.random.RandomState(20).randint(0, 256, shape, dtype=np.uint8)
+    settings = dict(image_mean=0.5, image_std=0.5, size=16)
+    warning = "images: the channel axis of an image of shape " + re.escape(str(shape)) + " is ambiguous"
+    with pytest.warns(UserWarning, match=warning):
+        inferred = _ours(image, **settings)
+    np.testing.assert_allclose(inferred, _theirs(image, **settings), atol=ATOL, rtol=0)  # channels first, as theirs
+    for spelling in ("channels_last", ChannelDimension.LAST):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            last = _ours(image, input_data_format=spelling, **settings)
+        np.testing.assert_allclose(last, _theirs(image, input_data_format="channels_last", **settings), atol=ATOL,
+                                   rtol=0)
+        assert last.shape[1] == shape[-1]
+
+
+def test_four_channel_images_keep_their_channels_like_transformers():
+    settings = dict(image_mean=0, image_std=1, size={"height": 18, "width": 18})
+    hwc = np.random.RandomState(21).randint(0, 256, (40, 50, 4), dtype=np.uint8)
+    for image, data_format in ((hwc, "channels_last"), (hwc, None), (hwc.transpose(2, 0, 1), None)):
+        ours = _same(image, input_data_format=data_format, **settings)
+        assert ours.shape == (1, 4, 18, 18)
+    # Asked for, the conversion composites the alpha channel onto white, as transformers does.
+    assert _same(hwc, do_convert_rgb=True, **settings).shape == (1, 3, 18, 18)
+    assert ViTImageProcessor().do_convert_rgb is None and ViTImageProcessorPil().do_convert_rgb is None
+
+
+def test_public_steps_take_input_data_format():
+    from transformers.image_transforms import center_crop, normalize
+
+    hwc = np.random.RandomState(22).randint(0, 256, (20, 31, 3), dtype=np.uint8)
+    chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    for layout, image in (("channels_last", hwc), ("channels_first", chw)):
+        for data_format in (layout, None):  # said, or inferred (the last axis is the only one of 3 here)
+            cropped = BaseImageProcessor.center_crop(image, (10, 12), input_data_format=data_format)
+            np.testing.assert_array_equal(cropped, center_crop(image, (10, 12), input_data_format=layout))
+            floats = image.astype(np.float32) / 255
+            np.testing.assert_allclose(
+                BaseImageProcessor.normalize(floats, [0.1, 0.2, 0.3], [0.5, 0.6, 0.7], input_data_format=data_format),
+                normalize(floats, [0.1, 0.2, 0.3], [0.5, 0.6, 0.7], input_data_format=layout), atol=1e-6, rtol=0)
+            resized = BaseImageProcessor.resize(image, (9, 14), "bicubic", input_data_format=data_format)
+            expected = BaseImageProcessor.resize(chw, (9, 14), "bicubic", input_data_format="channels_first")
+            if layout == "channels_last":
+                expected = expected.transpose(1, 2, 0)
+            np.testing.assert_array_equal(resized, expected)
+    rgba = np.random.RandomState(23).randint(0, 256, (12, 13, 4), dtype=np.uint8)
+    rgb = BaseImageProcessor.convert_to_rgb(rgba, input_data_format="channels_last")
+    assert rgb.shape == (12, 13, 3)
+    np.testing.assert_array_equal(rgb, BaseImageProcessor.convert_to_rgb(rgba.transpose(2, 0, 1)).transpose(1, 2, 0))
+    with pytest.raises(ValueError, match="input_data_format must be 'channels_first', 'channels_last' or None, "
+                                         "got 'HWC'"):
+        BaseImageProcessor.resize(hwc, 8, input_data_format="HWC")
+
+
+def test_size_override_at_load_is_stored_as_height_and_width(tmp_path):
+    settings = {"size": {"height": 18, "width": 18}}
+    assert ViTImageProcessor.from_dict(settings, size=42).size == ViTImageProcessorPil.from_dict(settings, size=42).size
+    assert ViTImageProcessor.from_dict(settings, size=42).size == {"height": 42, "width": 42}
+    assert ViTImageProcessor.from_dict(settings, size=(30, 40)).size == {"height": 30, "width": 40}
+    assert ViTImageProcessor.from_dict(settings, size={"shortest_edge": 20}).size == {"shortest_edge": 20}
+    ViTImageProcessor().save_pretrained(tmp_path)
+    assert ViTImageProcessor.from_pretrained(tmp_path).size == 224  # a file keeps its form
+    assert ViTImageProcessor.from_pretrained(tmp_path, size=64).size == {"height": 64, "width": 64}
+    with pytest.raises(ValueError, match="size=0"):
+        ViTImageProcessor.from_dict(settings, size=0)
 
 
 # -- saving and loading ----------------------------------------------------------------
@@ -287,8 +400,12 @@ def test_bad_images():
         processor(_rgb(8, 8), sizes=3)
     with pytest.raises(ValueError, match="data_format"):
         processor(_rgb(8, 8), data_format="NCHW")
-    with pytest.raises(ValueError, match="input_data_format"):
+    with pytest.raises(ValueError, match="input_data_format must be 'channels_first', 'channels_last' or None"):
         processor(_rgb(8, 8), input_data_format="last")
+    with pytest.raises(ValueError, match="input_data_format"):  # checked before any image is read, PIL ones too
+        processor(_pil(8, 8), input_data_format="last")
+    with pytest.raises(ValueError, match="do_convert_rgb must be True, False or None"):
+        processor(_rgb(8, 8), do_convert_rgb="yes")
     with pytest.raises(ValueError, match="do_resize"):  # a bad override fails at load time
         ViTImageProcessor.from_dict({}, do_resize="no")
 

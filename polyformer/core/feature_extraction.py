@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +54,48 @@ class BatchFeature(dict):
             raise AttributeError(f"BatchFeature has no key or attribute '{name}'") from None
 
     def convert_to_tensors(self, tensor_type: str | None = None) -> "BatchFeature":
-        """Turn every value into a ``tensor_type`` tensor ("np", "pt", "tf", "jax"...)."""
+        """Turn every value into a ``tensor_type`` tensor ("np", "pt", "tf", "jax"...).
+
+        With "np", a list of examples of different lengths (audio that was not padded)
+        becomes a 1-D object array holding one array per example, as in transformers, with
+        a warning; the other tensor types cannot hold that and raise.
+        """
         convert = tensor_converter(tensor_type)
         if convert is None:
             return self
         for key, value in list(self.items()):
+            if getattr(tensor_type, "value", tensor_type) == "np" and _lengths_differ(value):
+                self[key] = _object_array(key, value)
+                continue
             array = stack_as_array(key, value, "its items have different shapes. Pass padding=True.")
             if array.dtype == np.float64:
                 array = array.astype(np.float32)
             self[key] = convert(array)
         return self
+
+
+def _lengths_differ(value: Any) -> bool:
+    """True for a list of examples (arrays or lists) whose lengths are not all the same."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return False
+    if not all(isinstance(item, (list, tuple, np.ndarray)) and np.ndim(item) > 0 for item in value):
+        return False
+    return len({len(item) for item in value}) > 1
+
+
+def _object_array(key: str, value: list) -> np.ndarray:
+    """A 1-D object array holding each example as its own array (float64 made float32, as stacked values are)."""
+    warnings.warn(
+        f"'{key}' holds examples of different lengths ({min(len(v) for v in value)} to "
+        f"{max(len(v) for v in value)}), so return_tensors='np' gives them as a numpy object array of "
+        "arrays, one per example. Pass padding=True for one (batch, length) array.",
+        stacklevel=4,
+    )
+    result = np.empty(len(value), dtype=object)
+    for index, item in enumerate(value):
+        array = np.asarray(item)
+        result[index] = array.astype(np.float32) if array.dtype == np.float64 else array
+    return result
 
 
 class FeatureExtractionMixin:
@@ -173,9 +208,40 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         self.padding_value = padding_value
         self.padding_side = kwargs.pop("padding_side", "right")
         self.return_attention_mask = kwargs.pop("return_attention_mask", True)
-        if self.padding_side not in ("left", "right"):
-            raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
         super().__init__(**kwargs)
+        SequenceFeatureExtractor.validate(self)  # a subclass checks its own settings once they are set
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the setting when one is invalid.
+
+        Run at construction, after ``from_dict`` / ``from_pretrained`` overrides, and at every
+        call, so a bad value (a negative rate, a NaN padding value) never reaches the output.
+        """
+        name = type(self).__name__
+        if not _is_positive_int(self.feature_size):
+            raise ValueError(
+                f"{name}: feature_size must be a positive integer (the number of values per frame, 1 for raw "
+                f"audio), got {self.feature_size!r}"
+            )
+        if not _is_positive_int(self.sampling_rate):
+            raise ValueError(
+                f"{name}: sampling_rate must be a positive integer (samples per second, e.g. 16000), "
+                f"got {self.sampling_rate!r}"
+            )
+        value = self.padding_value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{name}: padding_value must be a finite number (e.g. 0.0), got {value!r}")
+        if self.padding_side not in ("left", "right"):
+            raise ValueError(f"{name}: padding_side must be 'left' or 'right', got {self.padding_side!r}")
+        if not isinstance(self.return_attention_mask, (bool, np.bool_)):
+            raise ValueError(f"{name}: return_attention_mask must be True or False, got {self.return_attention_mask!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, return_unused_kwargs: bool = False, **kwargs: Any):
+        """As the base class, then check the settings, so a bad override fails at load time."""
+        result = super().from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
+        (result[0] if return_unused_kwargs else result).validate()
+        return result
 
     def pad(
         self,
@@ -211,8 +277,9 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
             raise ValueError("padding='max_length' needs max_length")
         if truncation and max_length is None:
             raise ValueError("truncation=True needs max_length")
+        self.validate()
 
-        sequences = [np.asarray(s, dtype=np.float32) for s in processed_features[main]]
+        sequences = [self._as_sequence(main, index, s) for index, s in enumerate(processed_features[main])]
         if truncation:
             # As transformers: the cut is rounded up to pad_to_multiple_of, so the two options agree.
             limit = _round_up(max_length, pad_to_multiple_of)
@@ -245,6 +312,23 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         if want_mask:
             data["attention_mask"] = masks
         return BatchFeature(data, tensor_type=return_tensors)
+
+    def _as_sequence(self, key: str, index: int, sequence: Any) -> np.ndarray:
+        """One example as float32, of the shape ``feature_size`` asks for: (frames,) or (frames, feature_size)."""
+        array = np.asarray(sequence, dtype=np.float32)
+        expected = (array.ndim == 1) if self.feature_size == 1 else (
+            array.ndim == 2 and array.shape[1] == self.feature_size)
+        if not expected:
+            want = "a 1-D sequence (frames,)" if self.feature_size == 1 else f"(frames, {self.feature_size})"
+            raise ValueError(
+                f"{type(self).__name__}.pad(): {key}[{index}] has shape {array.shape}, but feature_size="
+                f"{self.feature_size} means each example is {want}"
+            )
+        return array
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 def _round_up(length: int, multiple: int | None) -> int:

@@ -7,7 +7,11 @@ as public numpy helpers, and the pipeline that chains them:
 
     to_numpy_image -> convert_to_rgb -> resize -> center_crop -> rescale -> normalize
 
-Images travel between steps as channels-first numpy arrays ``(C, H, W)``. Their dtype
+Images travel between steps as channels-first numpy arrays ``(C, H, W)``. Where an input's
+channel axis is not given (``input_data_format``), it is inferred as transformers does
+(:func:`infer_channel_dimension_format`): the axis, first or last, that could hold 1, 3 or
+4 channels, the first when both could (with a warning). The public steps accept
+``input_data_format`` too and return the layout they were given. Their dtype
 is kept until ``rescale`` / ``normalize`` (integer pixels are 0..255, float pixels are
 taken as given), because resizing goes through Pillow, which needs 8-bit pixels: the
 dtype is what says whether a float image must be scaled by 255 first. Results match
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -32,6 +37,7 @@ __all__ = [
     "BaseImageProcessor",
     "ImageProcessingMixin",
     "PIL_RESAMPLING",
+    "infer_channel_dimension_format",
     "resample_filter",
     "size_to_height_width",
 ]
@@ -41,6 +47,80 @@ __all__ = [
 PIL_RESAMPLING = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
 
 DATA_FORMATS = ("channels_first", "channels_last")
+#: The channel counts an image processor recognises when it infers the channel axis
+#: (transformers' image processors use the same three).
+IMAGE_CHANNELS = (1, 3, 4)
+
+
+def _data_format_name(value: Any, name: str = "input_data_format", allow_none: bool = True) -> str | None:
+    """``"channels_first"`` / ``"channels_last"`` (or None, when allowed) from a string or an enum
+    member such as transformers' ``ChannelDimension.FIRST`` (whose value is that string)."""
+    if value is None and allow_none:
+        return None
+    text = getattr(value, "value", value)
+    if isinstance(text, str) and text in DATA_FORMATS:
+        return text
+    accepted = "'channels_first', 'channels_last'" + (" or None" if allow_none else "")
+    raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+def infer_channel_dimension_format(
+    image: Any, num_channels: int | tuple[int, ...] | None = None, name: str = "image"
+) -> str:
+    """Which end of ``image`` holds the channels: ``"channels_first"`` or ``"channels_last"``.
+
+    transformers' rule: for an image of 3 dimensions (or a batch of 4, or 5), the first
+    (non-batch) axis is the channel axis if its size is one of ``num_channels`` (default
+    1 or 3, as in transformers' function; the processors pass 1, 3 or 4, as transformers'
+    do), else the last one if its size is. When both could be, the first is taken and a
+    warning says the image is ambiguous; when neither can be, it is an error. Passing
+    ``input_data_format`` to a processor or step settles it.
+    """
+    if num_channels is None:
+        num_channels = (1, 3)
+    allowed = (num_channels,) if isinstance(num_channels, int) else tuple(num_channels)
+    shape = tuple(np.shape(image))
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(
+            f"{name}: cannot infer the channel axis of an array of shape {shape}; expected 3 to 5 dimensions"
+        )
+    first, last = shape[len(shape) - 3], shape[-1]
+    counts = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}" if len(allowed) > 1 else str(allowed[0])
+    hint = "pass input_data_format='channels_first' or 'channels_last'"
+    if first in allowed and last in allowed:
+        warnings.warn(
+            f"{name}: the channel axis of an image of shape {shape} is ambiguous (its first and last axes could "
+            f"both hold {counts} channels); taking the first, as transformers does. To say which, {hint}.",
+            stacklevel=2,
+        )
+        return "channels_first"
+    if first in allowed:
+        return "channels_first"
+    if last in allowed:
+        return "channels_last"
+    raise ValueError(
+        f"{name}: cannot tell the channel axis of an image of shape {shape} (expected {counts} channels first "
+        f"or last); {hint}"
+    )
+
+
+def _channels_first(image: np.ndarray, input_data_format: Any, name: str) -> tuple[np.ndarray, str]:
+    """``image`` as ``(C, H, W)`` and its layout (``"2d"`` for ``(H, W)``), for :func:`_restore_layout`."""
+    layout = _data_format_name(input_data_format)
+    if image.ndim == 2:
+        return image[None], "2d"
+    if image.ndim != 3:
+        raise ValueError(f"{name}: an image must have shape (H, W), (H, W, C) or (C, H, W), got {image.shape}")
+    if layout is None:
+        layout = infer_channel_dimension_format(image, IMAGE_CHANNELS, name=name)
+    return (np.moveaxis(image, -1, 0) if layout == "channels_last" else image), layout
+
+
+def _restore_layout(image: np.ndarray, layout: str) -> np.ndarray:
+    """Back from ``(C, H, W)`` to the layout :func:`_channels_first` found."""
+    if layout == "2d" and image.shape[0] == 1:
+        return image[0]
+    return np.moveaxis(image, 0, -1) if layout == "channels_last" else image
 
 
 def resample_filter(resample: Any, name: str = "resample") -> int:
@@ -189,7 +269,9 @@ class BaseImageProcessor(ImageProcessingMixin):
 
     def check_settings(self, settings: dict[str, Any]) -> None:
         """Check every setting (whether or not its step is on), naming the bad one."""
-        for key in ("do_convert_rgb", "do_resize", "do_center_crop", "do_rescale", "do_normalize"):
+        if settings["do_convert_rgb"] is not None and not isinstance(settings["do_convert_rgb"], (bool, np.bool_)):
+            raise ValueError(f"do_convert_rgb must be True, False or None, got {settings['do_convert_rgb']!r}")
+        for key in ("do_resize", "do_center_crop", "do_rescale", "do_normalize"):
             if not isinstance(settings[key], (bool, np.bool_)):
                 raise ValueError(f"{key} must be True or False, got {settings[key]!r}")
         if settings["size"] is not None or settings["do_resize"]:
@@ -220,7 +302,15 @@ class BaseImageProcessor(ImageProcessingMixin):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, return_unused_kwargs: bool = False, **kwargs: Any):
-        """As the base class, then check the settings, so a bad override fails at load time."""
+        """As the base class, then check the settings, so a bad override fails at load time.
+
+        A ``size`` / ``crop_size`` override given as an int or a ``(height, width)`` pair is
+        stored as ``{"height", "width"}``, as transformers stores it; the saved values are
+        kept as written, so a file keeps its form.
+        """
+        for key in ("size", "crop_size"):
+            if key in kwargs:
+                kwargs[key] = _height_width_dict(kwargs[key], key)
         result = super().from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
         (result[0] if return_unused_kwargs else result).validate()
         return result
@@ -264,8 +354,9 @@ class BaseImageProcessor(ImageProcessingMixin):
 
         Accepts a PIL image (any mode; grayscale gives 1 channel, RGBA 4), a numpy array or
         a torch / TensorFlow / JAX tensor of shape ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)``.
-        Where the channel axis is ambiguous it is taken to be first (as transformers does);
-        pass ``input_data_format`` to say it.
+        The channel axis is ``input_data_format`` when given, else inferred as transformers
+        does (:func:`infer_channel_dimension_format` over 1, 3 or 4 channels: first when both
+        ends could be, with a warning).
         """
         if _is_pil_image(image):
             array = np.asarray(image)
@@ -278,32 +369,16 @@ class BaseImageProcessor(ImageProcessingMixin):
             raise TypeError(f"{name}: expected a PIL image, a numpy array or a framework tensor, got {_describe(image)}")
         if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
             raise TypeError(f"{name}: pixels must be integers or floats, got dtype {array.dtype}")
-        if array.ndim == 2:
-            return array[None]
-        if array.ndim != 3:
-            raise ValueError(f"{name}: an image must have shape (H, W), (H, W, C) or (C, H, W), got {array.shape}")
-        if input_data_format is None:
-            if array.shape[0] in (1, 3, 4):
-                input_data_format = "channels_first"
-            elif array.shape[-1] in (1, 3, 4):
-                input_data_format = "channels_last"
-            else:
-                raise ValueError(
-                    f"{name}: cannot tell the channel axis of an image of shape {array.shape} (expected 1, 3 or 4 "
-                    "channels first or last); pass input_data_format='channels_first' or 'channels_last'"
-                )
-        elif input_data_format not in DATA_FORMATS:
-            raise ValueError(f"input_data_format must be one of {DATA_FORMATS} or None, got {input_data_format!r}")
-        return np.moveaxis(array, -1, 0) if input_data_format == "channels_last" else array
+        return _channels_first(array, input_data_format, name)[0]
 
-    # -- steps (channels-first numpy arrays) ---------------------------------------------
+    # -- steps (numpy arrays in either layout; (C, H, W) inside) --------------------------
     @staticmethod
-    def convert_to_rgb(image: Any, name: str = "images") -> Any:
+    def convert_to_rgb(image: Any, name: str = "images", *, input_data_format: Any = None) -> Any:
         """Three RGB channels: grayscale repeated, transparency composited onto white.
 
         A PIL image is converted by Pillow (palette, CMYK... included) and stays a PIL
-        image; an array ``(C, H, W)`` with 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA)
-        channels becomes ``(3, H, W)`` of the same dtype.
+        image; an array with 1 (gray), 2 (gray + alpha), 3 or 4 (RGBA) channels gets 3, in
+        its layout (``input_data_format``, inferred when None) and dtype.
         """
         if _is_pil_image(image):
             from PIL import Image
@@ -313,6 +388,7 @@ class BaseImageProcessor(ImageProcessingMixin):
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 return Image.alpha_composite(white, rgba).convert("RGB")
             return image.convert("RGB")
+        image, layout = _channels_first(np.asarray(image), input_data_format, name)
         channels = image.shape[0]
         if channels not in (1, 2, 3, 4):
             raise ValueError(f"{name}: cannot convert an image with {channels} channels to RGB (expected 1 to 4)")
@@ -327,11 +403,21 @@ class BaseImageProcessor(ImageProcessingMixin):
             alpha = image[-1:] / white
             composite = alpha * image[:-1] + (1 - alpha) * white
             image = np.round(composite).astype(image.dtype) if integer else composite.astype(image.dtype)
-        return np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image
+        return _restore_layout(np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image, layout)
 
     @staticmethod
-    def resize(image: np.ndarray, size: Any, resample: Any = PIL_RESAMPLING["bilinear"], name: str = "images") -> np.ndarray:
-        """Resize a ``(C, H, W)`` image through Pillow to ``size`` (see :func:`size_to_height_width`).
+    def resize(
+        image: np.ndarray,
+        size: Any,
+        resample: Any = PIL_RESAMPLING["bilinear"],
+        name: str = "images",
+        *,
+        input_data_format: Any = None,
+    ) -> np.ndarray:
+        """Resize an image through Pillow to ``size`` (see :func:`size_to_height_width`), in its layout.
+
+        The channel axis is ``input_data_format``, or inferred when None (see
+        :func:`infer_channel_dimension_format`).
 
         Pillow works on 8-bit pixels: integer images must be in 0..255; a float image
         whose values are whole numbers in 0..255 is taken as such, one in [0, 1] is scaled
@@ -340,6 +426,7 @@ class BaseImageProcessor(ImageProcessingMixin):
         """
         from PIL import Image
 
+        image, layout = _channels_first(np.asarray(image), input_data_format, name)
         height, width = size_to_height_width(size, image.shape[-2:])
         pil_filter = resample_filter(resample)
         pixels, scaled = _to_uint8(image, name)
@@ -350,23 +437,24 @@ class BaseImageProcessor(ImageProcessingMixin):
         else:
             bands = [Image.fromarray(band).resize((width, height), resample=pil_filter) for band in pixels]
             resized = np.stack([np.asarray(band) for band in bands])
-        return BaseImageProcessor.rescale(resized, 1 / 255) if scaled else resized
+        return _restore_layout(BaseImageProcessor.rescale(resized, 1 / 255) if scaled else resized, layout)
 
     @staticmethod
-    def center_crop(image: np.ndarray, size: Any) -> np.ndarray:
-        """Crop the center ``size`` of a ``(C, H, W)`` image, padding with zeros where it is smaller."""
+    def center_crop(image: np.ndarray, size: Any, *, input_data_format: Any = None, name: str = "images") -> np.ndarray:
+        """Crop the center ``size`` of an image, padding with zeros where it is smaller; its layout is kept."""
+        image, layout = _channels_first(np.asarray(image), input_data_format, name)
         crop_height, crop_width = size_to_height_width(size, image.shape[-2:], name="crop_size")
         height, width = image.shape[-2:]
         top, left = (height - crop_height) // 2, (width - crop_width) // 2
-        if top >= 0 and left >= 0:
-            return image[..., top : top + crop_height, left : left + crop_width]
-        # Too small on one side: center the image on a zero canvas at least as large as both.
-        canvas_height, canvas_width = max(crop_height, height), max(crop_width, width)
-        canvas = np.zeros(image.shape[:-2] + (canvas_height, canvas_width), dtype=image.dtype)
-        pad_top, pad_left = math.ceil((canvas_height - height) / 2), math.ceil((canvas_width - width) / 2)
-        canvas[..., pad_top : pad_top + height, pad_left : pad_left + width] = image
-        top, left = top + pad_top, left + pad_left
-        return canvas[..., max(0, top) : top + crop_height, max(0, left) : left + crop_width]
+        if top < 0 or left < 0:
+            # Too small on one side: center the image on a zero canvas at least as large as both.
+            canvas_height, canvas_width = max(crop_height, height), max(crop_width, width)
+            canvas = np.zeros(image.shape[:-2] + (canvas_height, canvas_width), dtype=image.dtype)
+            pad_top, pad_left = math.ceil((canvas_height - height) / 2), math.ceil((canvas_width - width) / 2)
+            canvas[..., pad_top : pad_top + height, pad_left : pad_left + width] = image
+            image, top, left = canvas, top + pad_top, left + pad_left
+        cropped = image[..., max(0, top) : max(0, top) + crop_height, max(0, left) : max(0, left) + crop_width]
+        return _restore_layout(cropped, layout)
 
     @staticmethod
     def rescale(image: np.ndarray, scale: float) -> np.ndarray:
@@ -374,11 +462,14 @@ class BaseImageProcessor(ImageProcessingMixin):
         return (image.astype(np.float64) * scale).astype(np.float32)
 
     @staticmethod
-    def normalize(image: np.ndarray, mean: Any, std: Any) -> np.ndarray:
-        """``(image - mean) / std`` per channel of a ``(C, H, W)`` image; a number applies to every channel.
+    def normalize(
+        image: np.ndarray, mean: Any, std: Any, *, input_data_format: Any = None, name: str = "images"
+    ) -> np.ndarray:
+        """``(image - mean) / std`` per channel; a number applies to every channel; the layout is kept.
 
         Computed in the image's float dtype (float32 for integer images).
         """
+        image, layout = _channels_first(np.asarray(image), input_data_format, name)
         if not np.issubdtype(image.dtype, np.floating):
             image = image.astype(np.float32)
         channels = image.shape[0]
@@ -391,7 +482,7 @@ class BaseImageProcessor(ImageProcessingMixin):
                     "give one value per channel (or set do_convert_rgb=True for grayscale / RGBA images)"
                 )
             stats[key] = np.asarray(values, dtype=image.dtype)[:, None, None]
-        return (image - stats["image_mean"]) / stats["image_std"]
+        return _restore_layout((image - stats["image_mean"]) / stats["image_std"], layout)
 
     # -- pipeline ----------------------------------------------------------------------
     def __call__(self, images: Any, **kwargs: Any) -> BatchFeature:
@@ -412,10 +503,12 @@ class BaseImageProcessor(ImageProcessingMixin):
 
         ``return_tensors`` None gives a list of numpy arrays (images of different sizes
         cannot be stacked); "np", "pt", "tf" or "jax" one stacked batch tensor.
+        ``input_data_format`` says where the channels of array inputs are
+        ("channels_first" / "channels_last"); None infers it per image, as transformers does.
         ``overrides`` replace settings for this call only.
         """
-        if data_format not in DATA_FORMATS:
-            raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+        data_format = _data_format_name(data_format, "data_format", allow_none=False)
+        input_data_format = _data_format_name(input_data_format)
         settings = self.settings(**overrides)
         images = self.make_list_of_images(images)
         pixel_values = []
@@ -435,17 +528,30 @@ class BaseImageProcessor(ImageProcessingMixin):
         if settings["do_convert_rgb"] and _is_pil_image(image):
             image = self.convert_to_rgb(image)  # before numpy, so Pillow handles every mode
         image = self.to_numpy_image(image, input_data_format, name=name)
+        first = "channels_first"  # every step below gets (C, H, W)
         if settings["do_convert_rgb"]:
-            image = self.convert_to_rgb(image, name=name)
+            image = self.convert_to_rgb(image, name=name, input_data_format=first)
         if settings["do_resize"]:
-            image = self.resize(image, settings["size"], settings["resample"], name=name)
+            image = self.resize(image, settings["size"], settings["resample"], name=name, input_data_format=first)
         if settings["do_center_crop"]:
-            image = self.center_crop(image, settings["crop_size"])
+            image = self.center_crop(image, settings["crop_size"], input_data_format=first, name=name)
         if settings["do_rescale"]:
             image = self.rescale(image, settings["rescale_factor"])
         if settings["do_normalize"]:
-            image = self.normalize(image, settings["image_mean"], settings["image_std"])
+            image = self.normalize(image, settings["image_mean"], settings["image_std"], input_data_format=first,
+                                   name=name)
         return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def _height_width_dict(size: Any, name: str) -> Any:
+    """An int or ``(height, width)`` size as ``{"height", "width"}``; dicts (and bad values, checked later) as given."""
+    if isinstance(size, dict):
+        return size
+    try:
+        height, width = size_to_height_width(size, name=name)
+    except (TypeError, ValueError):
+        return size  # the settings check names it
+    return {"height": height, "width": width}
 
 
 def _to_uint8(image: np.ndarray, name: str) -> tuple[np.ndarray, bool]:

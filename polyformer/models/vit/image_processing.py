@@ -25,11 +25,14 @@ class ViTImageProcessor(BaseImageProcessor):
     :attr:`~polyformer.core.image_processing.ImageProcessingMixin.saved_when_changed`),
     and every reader, transformers included, fills in the same values when they are absent.
 
-    ``do_convert_rgb`` (on by default) makes grayscale, RGBA, palette... images RGB, so
-    any image gives ViT's 3 channels; transformers leaves it off and refuses such images.
+    ``do_convert_rgb=True`` makes grayscale, RGBA, palette... images RGB, so any image
+    gives ViT's 3 channels. It is off (None) by default, as in transformers: an image keeps
+    its channels, so a 4-channel image gives 4 (with one ``image_mean`` / ``image_std`` value
+    per channel, or a single number), and a grayscale or RGBA image with ViT's 3-value
+    statistics is refused with an error that names the setting.
     """
 
-    saved_when_changed = {"do_rescale": True, "rescale_factor": 1 / 255, "do_convert_rgb": True}
+    saved_when_changed = {"do_rescale": True, "rescale_factor": 1 / 255, "do_convert_rgb": None}
 
     def __init__(
         self,
@@ -41,7 +44,7 @@ class ViTImageProcessor(BaseImageProcessor):
         do_normalize: bool = True,
         image_mean: float | list[float] | None = None,
         image_std: float | list[float] | None = None,
-        do_convert_rgb: bool = True,
+        do_convert_rgb: bool | None = None,
         **kwargs: Any,
     ) -> None:
         self.do_resize = do_resize

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,19 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
             **kwargs,
         )
         self.do_normalize = do_normalize
+        self.validate()
+
+    def validate(self) -> None:
+        """The shared checks, and Wav2Vec2's own: raw mono audio is one value per sample."""
+        super().validate()
+        name = type(self).__name__
+        if self.feature_size != 1:
+            raise ValueError(
+                f"{name}: feature_size must be 1, got {self.feature_size!r}: Wav2Vec2 takes raw mono audio, "
+                "one value per sample"
+            )
+        if not isinstance(self.do_normalize, (bool, np.bool_)):
+            raise ValueError(f"{name}: do_normalize must be True or False, got {self.do_normalize!r}")
 
     def __call__(
         self,
@@ -73,11 +87,26 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
         a 2-D array (a batch of equally long utterances, one per row). Multi-channel audio
         must be mixed down first; a (samples, channels) array is refused, not read as a batch. ``padding`` / ``max_length`` / ``truncation`` /
         ``pad_to_multiple_of`` are those of :meth:`pad`. Pass ``sampling_rate`` so that audio
-        at the wrong rate is refused instead of silently giving bad features.
+        at the wrong rate is refused instead of silently giving bad features (without it, a
+        warning says so, as transformers does). Audio with NaN or infinite samples is refused:
+        normalising it would make every value NaN.
         """
-        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+        self.validate()
+        name = type(self).__name__
+        if sampling_rate is None:
+            warnings.warn(
+                f"{name} was called without sampling_rate. Pass sampling_rate= (the rate of your audio; "
+                f"this extractor expects {self.sampling_rate} Hz) so that audio at another rate is refused "
+                "instead of silently giving wrong features.",
+                stacklevel=2,
+            )
+        elif isinstance(sampling_rate, bool) or not isinstance(sampling_rate, (int, np.integer)) or sampling_rate <= 0:
             raise ValueError(
-                f"{type(self).__name__} expects audio sampled at {self.sampling_rate} Hz (the rate its model was "
+                f"{name}: sampling_rate must be a positive integer (samples per second), got {sampling_rate!r}"
+            )
+        elif sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"{name} expects audio sampled at {self.sampling_rate} Hz (the rate its model was "
                 f"trained on), but sampling_rate={sampling_rate} was given; resample the audio first."
             )
         tensor_converter(return_tensors)  # a bad value fails before any work
@@ -164,5 +193,11 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
                 )
             if array.size == 0:
                 raise ValueError(f"{name}: {where} is empty (no samples)")
+            bad = ~np.isfinite(array)
+            if bad.any():
+                raise ValueError(
+                    f"{name}: {where} has {int(bad.sum())} NaN or infinite sample(s) of {array.size} (the first "
+                    f"at sample {int(np.argmax(bad))}); normalised, it would be NaN throughout. Clean or drop it."
+                )
             utterances.append(array)
         return utterances

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...core.io import atomic_write_text
 from ...core.outputs import ModelOutput
-from ...core.tokenization import AddedToken, PreTrainedTokenizer
+from ...core.tokenization import AddedToken, PreTrainedTokenizer, _compile_added
 from ...core.wordpiece import load_vocab
 
 __all__ = ["Wav2Vec2CTCTokenizer", "Wav2Vec2CTCTokenizerOutput", "load_ctc_vocab", "VOCAB_FILES_NAMES"]
@@ -187,6 +187,18 @@ class Wav2Vec2CTCTokenizer(PreTrainedTokenizer):
         return tokens
 
     # -- encoding --------------------------------------------------------------------------
+    def _added_token_patterns(self) -> tuple:
+        """Every added token in one pass, longest first, as transformers' Python tokenizers find them.
+
+        This tokenizer has no text normaliser, so ``normalized`` changes nothing; one pass is
+        what keeps an added token that contains the delimiter (``">>|<<"``) whole instead of
+        cut around the special ``"|"``.
+        """
+        if self._patterns is None:
+            every = _compile_added(list(self._added_tokens_decoder.values()), lambda token: token.content)
+            self._patterns = (every, (None, []))
+        return self._patterns
+
     def _tokenize(self, text: str) -> list[str]:
         if self.do_lower_case:
             text = text.upper()
@@ -280,9 +292,30 @@ class Wav2Vec2CTCTokenizer(PreTrainedTokenizer):
             word_offsets=[d.word_offsets for d in decoded] if output_word_offsets else None,
         )
 
-    def convert_tokens_to_string(self, tokens: list[str], group_tokens: bool = True,
-                                 spaces_between_special_tokens: bool = False) -> str:
-        return self._ctc_text(tokens, group_tokens, spaces_between_special_tokens, False)[0]
+    def convert_tokens_to_string(
+        self,
+        tokens: list[str],
+        group_tokens: bool = True,
+        spaces_between_special_tokens: bool = False,
+        output_char_offsets: bool = False,
+        output_word_offsets: bool = False,
+    ) -> dict[str, Any]:
+        """CTC-decode frame tokens to ``{"text", "char_offsets", "word_offsets"}``, as transformers returns it.
+
+        The offsets are None unless asked for (both are empty lists for no tokens). Unlike
+        other tokenizers this is a dict, not a string, because the offsets come from the
+        same pass over the tokens.
+        """
+        if not tokens:
+            return {"text": "", "char_offsets": [], "word_offsets": []}
+        text, char_offsets, word_offsets = self._ctc_text(
+            tokens, group_tokens, spaces_between_special_tokens, output_char_offsets or output_word_offsets
+        )
+        return {
+            "text": text,
+            "char_offsets": char_offsets if output_char_offsets else None,
+            "word_offsets": word_offsets if output_word_offsets else None,
+        }
 
     def _ctc_text(self, tokens: list[str], group_tokens: bool, spaces_between: bool, offsets: bool) -> tuple:
         """``(text, char_offsets, word_offsets)`` of frame tokens; offsets only when asked."""
