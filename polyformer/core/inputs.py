@@ -33,6 +33,7 @@ __all__ = [
     "as_array",
     "check_ids_or_embeds",
     "check_text_inputs",
+    "check_text_kinds",
     "check_text_values",
     "check_attention_mask",
     "check_mask_values",
@@ -204,19 +205,13 @@ def check_text_inputs(
     and ``position_ids`` of the same ``(batch, sequence)`` shape (or shared by the batch),
     inside their tables.
     """
-    check_ids_or_embeds(input_ids, inputs_embeds)
+    check_text_kinds(input_ids, token_type_ids, position_ids, inputs_embeds)
     if input_ids is not None:
-        _check_index_dtype(input_ids, "token ids")
         _check_rank(input_ids, "(batch, sequence)", 2,
                     ": for a single sequence add a batch axis (e.g. ids[None])" if input_ids.shape and len(input_ids.shape) == 1 else "")
         _check_not_empty(input_ids)
         main = input_ids
     else:
-        if not _is_floating(inputs_embeds.dtype):
-            raise ModelInputTypeError(
-                f"inputs_embeds must be floating point (e.g. float32), got dtype {inputs_embeds.dtype}: "
-                f"pass integer token ids as input_ids"
-            )
         _check_rank(inputs_embeds, f"(batch, sequence, {limits.hidden_size})", 3)
         _check_not_empty(inputs_embeds)
         width = inputs_embeds.shape[2] if inputs_embeds.shape is not None else None
@@ -234,12 +229,35 @@ def check_text_inputs(
             f"max_length={limits.max_positions})"
         )
     if token_type_ids is not None:
-        _check_index_dtype(token_type_ids, "token type ids")
         _check_broadcasts(token_type_ids, batch, length, main.name)
     if position_ids is not None:
-        _check_index_dtype(position_ids, "positions")
         _check_broadcasts(position_ids, batch, length, main.name)
     check_text_values(limits, input_ids, token_type_ids, position_ids)
+
+
+def check_text_kinds(
+    input_ids: Facts | None = None,
+    token_type_ids: Facts | None = None,
+    position_ids: Facts | None = None,
+    inputs_embeds: Facts | None = None,
+) -> None:
+    """The part of :func:`check_text_inputs` that needs no shapes: which inputs are given, and their dtypes.
+
+    Flax runs it before ``jax.jit`` too, on the arrays as the user gave them (inside, an int64
+    array has already become int32).
+    """
+    check_ids_or_embeds(input_ids, inputs_embeds)
+    if input_ids is not None:
+        _check_index_dtype(input_ids, "token ids")
+    if inputs_embeds is not None and not _is_floating(inputs_embeds.dtype):
+        raise ModelInputTypeError(
+            f"inputs_embeds must be floating point (e.g. float32), got dtype {inputs_embeds.dtype}: "
+            f"pass integer token ids as input_ids"
+        )
+    if token_type_ids is not None:
+        _check_index_dtype(token_type_ids, "token type ids")
+    if position_ids is not None:
+        _check_index_dtype(position_ids, "positions")
 
 
 def check_text_values(
@@ -250,7 +268,7 @@ def check_text_values(
 ) -> None:
     """Ids inside their tables (facts without values pass).
 
-    The value half of :func:`check_text_inputs`, for a backend that must read values apart
+    The value part of :func:`check_text_inputs`, for a backend that must read values apart
     from shapes (Flax reads them before ``jax.jit``, where JAX would clamp bad ids silently).
     """
     if input_ids is not None and input_ids.dtype in INDEX_DTYPES:

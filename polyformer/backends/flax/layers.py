@@ -101,7 +101,7 @@ def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
     """The dtype, shape and (unless traced by ``jax.jit``) values of an input, for :mod:`polyformer.core.inputs`."""
     if x is None:
         return None
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, int, float, bool)):  # Python values: as numpy would hold them
         x = inputs.as_array(name, x)
     array = np.asarray(x) if values and not isinstance(x, jax.core.Tracer) else None
     return inputs.Facts(name, str(x.dtype), tuple(x.shape), array)

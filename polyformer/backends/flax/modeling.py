@@ -79,7 +79,7 @@ for _name in _outputs.__all__:
         register_output_pytree(_cls)
 
 
-#: Inputs whose values are checked before ``jax.jit`` (small integer arrays; never embeddings).
+#: Inputs whose values are read before ``jax.jit`` (small integer arrays; never embeddings).
 _VALUE_CHECKED = ("input_ids", "token_type_ids", "position_ids", "attention_mask", "labels")
 
 
@@ -264,9 +264,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             self._dropout_key, dropout_rng = jax.random.split(self._dropout_key)
         arrays = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
         arrays = {k: (_inputs.as_array(k, v) if isinstance(v, (list, tuple)) else v) for k, v in arrays.items()}
-        # Read the values as given, before jnp.asarray wraps int64 to int32 and jit hides them.
-        facts = {k: input_facts(k, v) for k, v in arrays.items() if k in _VALUE_CHECKED and v is not None}
-        self._check_input_values(facts)
+        # Read dtypes and values as given, before jnp.asarray wraps int64 to int32 and jit hides the values.
+        facts = {k: input_facts(k, v, values=k in _VALUE_CHECKED) for k, v in arrays.items() if v is not None}
+        self._check_inputs_before_jit(facts)
         arrays = {k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()}
         if self._jitted is None:
             self._jitted = jax.jit(self._apply, static_argnames=("train", "output_hidden_states", "output_attentions"))
@@ -292,16 +292,17 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             self._embeddings_of = self.module
         return self._embeddings
 
-    def _check_input_values(self, facts: dict[str, _inputs.Facts]) -> None:
-        """The value checks that cannot run inside ``jax.jit`` (dtypes and shapes are checked while tracing).
+    def _check_inputs_before_jit(self, facts: dict[str, _inputs.Facts]) -> None:
+        """The checks that cannot run inside ``jax.jit``: values, and dtypes as the user gave them.
 
         Without them JAX would clamp out-of-range ids silently, and weigh tokens by a mask of 0.5.
+        Shapes are checked while tracing, by the blocks that take the inputs.
         """
         embeddings = self._text_embeddings()
         if embeddings is not None:
-            _inputs.check_text_values(
-                embeddings.limits, facts.get("input_ids"), facts.get("token_type_ids"), facts.get("position_ids")
-            )
+            text = [facts.get(name) for name in ("input_ids", "token_type_ids", "position_ids")]
+            _inputs.check_text_kinds(*text, facts.get("inputs_embeds"))
+            _inputs.check_text_values(embeddings.limits, *text)
         if "attention_mask" in facts:
             _inputs.check_mask_values(facts["attention_mask"])
 

@@ -98,7 +98,7 @@ def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
     """
     if x is None:
         return None
-    if isinstance(x, (list, tuple)):
+    if isinstance(x, (list, tuple, int, float, bool)):  # Python values: as numpy would hold them
         x = inputs.as_array(name, x)
     dtype = getattr(x.dtype, "name", x.dtype)  # tf.DType or numpy dtype -> "int64"; KerasTensor: already a name
     shape = getattr(x, "shape", None)

@@ -163,7 +163,7 @@ def expand_attention_mask(attention_mask: torch.Tensor | None, input_shape: tupl
         return None
     inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
     mask = attention_mask.bool()
-    if bool(mask.all()):
+    if not is_tracing() and bool(mask.all()):  # a value test: left out under tracing (same numbers either way)
         return None
     return mask[:, None, None, :]
 
@@ -477,8 +477,8 @@ class Embeddings(nn.Module):
         # the caller's ``inputs_embeds`` is never modified.
         if input_ids is not None:
             embeddings, own = self.word_embeddings(input_ids), True
-        else:
-            embeddings, own = inputs_embeds, False
+        else:  # in the tables' dtype (float64 from numpy, say), as Keras and Flax cast it
+            embeddings, own = inputs_embeds.to(self.word_embeddings.weight.dtype), False
         if self.token_type_embeddings is not None:
             if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
                 types = self.token_type_embeddings.weight[0]
