@@ -207,8 +207,8 @@ def check_text_inputs(
     """
     check_text_kinds(input_ids, token_type_ids, position_ids, inputs_embeds)
     if input_ids is not None:
-        _check_rank(input_ids, "(batch, sequence)", 2,
-                    ": for a single sequence add a batch axis (e.g. ids[None])" if input_ids.shape and len(input_ids.shape) == 1 else "")
+        one_sequence = input_ids.shape is not None and len(input_ids.shape) == 1
+        _check_rank(input_ids, "(batch, sequence)", 2, ": for one sequence add a batch axis (e.g. ids[None])" if one_sequence else "")
         _check_not_empty(input_ids)
         main = input_ids
     else:
@@ -355,8 +355,8 @@ def check_class_labels(labels: Facts, logits_shape: tuple[int | None, ...], what
         )
     classes = logits_shape[-1]
     if classes is not None:
-        _check_range(labels, classes, f"the {classes} {what} of this head (0..{classes - 1}, or {IGNORE_INDEX} to ignore one)",
-                     ignore=IGNORE_INDEX)
+        expected_range = f"the {classes} {what} of this head (0..{classes - 1}, or {IGNORE_INDEX} to ignore one)"
+        _check_range(labels, classes, expected_range, ignore=IGNORE_INDEX)
 
 
 def check_regression_targets(labels: Facts, logits_shape: tuple[int | None, ...]) -> None:
@@ -367,15 +367,17 @@ def check_regression_targets(labels: Facts, logits_shape: tuple[int | None, ...]
     accepted = [(batch,), (batch, 1)] if num_labels == 1 else [(batch, num_labels)]
     if labels.shape is not None and not any(_same_sizes(labels.shape, ok) for ok in accepted):
         raise ModelInputError(
-            f"{labels.name} has shape {_shape_text(labels.shape)}, but a regression with {num_labels} label(s) "
-            f"expects {' or '.join(_shape_text(ok) for ok in accepted)}"
+            f"{labels.name} has shape {_shape_text(labels.shape)}, but a regression with {num_labels} "
+            f"label{'s' if num_labels != 1 else ''} expects {' or '.join(_shape_text(ok) for ok in accepted)}"
         )
 
 
 def check_multi_label_targets(labels: Facts, logits_shape: tuple[int | None, ...]) -> None:
     """Multi-hot targets ``(batch, num_labels)``, each between 0 and 1."""
     if not _is_numeric(labels.dtype):
-        raise ModelInputTypeError(f"{labels.name} of a multi-label classification must be numbers, got dtype {labels.dtype}")
+        raise ModelInputTypeError(
+            f"{labels.name} of a multi-label classification must be numbers, got dtype {labels.dtype}"
+        )
     if labels.shape is not None and not _same_sizes(labels.shape, tuple(logits_shape)):
         raise ModelInputError(
             f"{labels.name} has shape {_shape_text(labels.shape)}, but a multi-label classification expects one "

@@ -320,7 +320,7 @@ def dot_product_attention(
     if bias is not None:
         # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
         # PyTorch's fused attention: zero weights and context, not the softmax's uniform average.
-        weights = jnp.where(jnp.max(bias, axis=-1, keepdims=True) >= 0, weights, 0.0).astype(weights.dtype)
+        weights = jnp.where(jnp.max(bias, axis=-1, keepdims=True) >= 0, weights, 0.0)
     if dropout is not None:
         weights = dropout(weights)
     output = jnp.einsum("bhqk,bhkd->bhqd", weights, value)
@@ -594,7 +594,7 @@ def bce_with_logits(logits: Array, targets: Array) -> Array:
 
 def masked_lm_loss(logits: Array, labels: Array) -> Array:
     """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="tokens of the vocabulary")
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
     return cross_entropy(logits, labels)
 
 

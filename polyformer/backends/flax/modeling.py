@@ -322,7 +322,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             elif problem == "multi_label_classification":
                 _inputs.check_multi_label_targets(labels, shape)
         elif isinstance(output, _outputs.MaskedLMOutput):
-            _inputs.check_class_labels(labels, shape, what="tokens of the vocabulary")
+            _inputs.check_class_labels(labels, shape, what="vocabulary tokens")
         elif isinstance(output, _outputs.TokenClassifierOutput):
             _inputs.check_class_labels(labels, shape)
         elif isinstance(output, _outputs.MultipleChoiceModelOutput):

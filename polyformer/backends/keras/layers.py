@@ -485,9 +485,9 @@ def attention(query, key, value, *, n_heads: int, mask=None, dropout: keras.laye
     """Multi-head scaled dot-product attention with an explicit softmax.
 
     ``query``/``key``/``value`` are ``(batch, seq, dim)`` projections; ``mask`` an additive
-    mask from :func:`additive_attention_mask` (a query with no key left gets zero weights). Returns the ``(batch, seq, dim)`` context
+    mask from :func:`additive_attention_mask`. Returns the ``(batch, seq, dim)`` context
     and the ``(batch, heads, seq, seq)`` attention probabilities (after dropout, as PyTorch
-    returns them).
+    returns them). A query whose keys are all masked gets zero weights (a zero context).
     """
     batch, seq = tf.shape(query)[0], tf.shape(query)[1]
     dim = query.shape[-1]
@@ -715,7 +715,7 @@ def bce_with_logits(logits, targets):
 
 def masked_lm_loss(logits, labels):
     """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="tokens of the vocabulary")
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
     return cross_entropy(logits, labels)
 
 

@@ -71,7 +71,7 @@ def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> tor
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="tokens of the vocabulary")
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
     return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX)
 
 

@@ -41,8 +41,8 @@ from ...backends.flax.layers import (
     output_flags,
     question_answering_loss,
     sequence_classification_loss,
-    token_classification_loss,
     sinusoidal_init,
+    token_classification_loss,
 )
 from ...backends.flax.modeling import FlaxPreTrainedModel
 from ...core.outputs import (
