@@ -33,36 +33,9 @@ from .checkpoint import CheckpointError, find_weight_files, iter_tensors, read_t
 from .configuration import PretrainedConfig
 from .hub import resolve_folder
 
-__all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names", "check_token_ids"]
+__all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names"]
 
 logger = logging.getLogger("polyformer")
-
-
-def check_token_ids(
-    length: int | None,
-    min_id: int | None = None,
-    max_id: int | None = None,
-    *,
-    vocab_size: int | None = None,
-    max_positions: int | None = None,
-) -> None:
-    """Refuse token ids a model cannot embed, with a message that says what to do.
-
-    Frameworks disagree on out-of-range lookups (PyTorch and TensorFlow raise deep inside
-    an embedding, JAX silently clamps), so every backend's embedding layer calls this
-    first: ``length`` against the position table, the ids against the vocabulary.
-    """
-    if length is not None and max_positions is not None and length > max_positions:
-        raise ValueError(
-            f"input_ids has {length} positions, but the model has only {max_positions} position embeddings "
-            f"(max_position_embeddings): truncate the input, e.g. tokenizer(..., truncation=True, max_length={max_positions})"
-        )
-    if vocab_size is not None and max_id is not None and (max_id >= vocab_size or (min_id is not None and min_id < 0)):
-        bad = max_id if max_id >= vocab_size else min_id
-        raise ValueError(
-            f"input_ids contains {bad}, outside the vocabulary of {vocab_size} tokens (ids 0..{vocab_size - 1}): "
-            f"was the text tokenized with this model's tokenizer? After adding tokens, call resize_token_embeddings."
-        )
 
 
 @dataclass

@@ -21,12 +21,15 @@ from polyformer.backends.keras.layers import (
     Parameter,
     SelfAttention,
     additive_attention_mask,
-    cross_entropy,
+    check_choice_inputs,
     flatten_choices,
     get_activation,
     keras,
+    masked_lm_loss,
+    multiple_choice_loss,
     question_answering_loss,
     sequence_classification_loss,
+    token_classification_loss,
     tf,
 )
 from polyformer.backends.keras.modeling import TFPreTrainedModel, unpack_inputs
@@ -236,14 +239,12 @@ class TFBertModel(TFBertPreTrainedModel):
     @unpack_inputs
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
         embeddings = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
                                      inputs_embeds=inputs_embeds, training=training)
         hidden_states, all_hidden_states, all_attentions = self.encoder(
             embeddings,
-            attention_mask=additive_attention_mask(attention_mask, embeddings.dtype),
+            attention_mask=additive_attention_mask(attention_mask, embeddings.dtype, embeddings.shape[:2]),
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             training=training,
@@ -287,7 +288,7 @@ class TFBertForMaskedLM(TFBertPreTrainedModel):
         base = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                             output_attentions, output_hidden_states, training)
         logits = self.cls(base.last_hidden_state)
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = masked_lm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions)
         return self.format_output(output, return_dict)
 
@@ -332,7 +333,7 @@ class TFBertForTokenClassification(TFBertPreTrainedModel):
         base = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                             output_attentions, output_hidden_states, training)
         logits = self.classifier(self.dropout(base.last_hidden_state, training=training))
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = token_classification_loss(logits, labels) if labels is not None else None
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                        attentions=base.attentions)
         return self.format_output(output, return_dict)
@@ -380,13 +381,14 @@ class TFBertForMultipleChoice(TFBertPreTrainedModel):
     @unpack_inputs
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              labels=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
+        check_choice_inputs(input_ids, inputs_embeds, attention_mask, token_type_ids)
         num_choices = tf.shape(input_ids if input_ids is not None else inputs_embeds)[1]
         base = self._encode(flatten_choices(input_ids), flatten_choices(attention_mask),
                             flatten_choices(token_type_ids), flatten_choices(position_ids),
                             flatten_choices(inputs_embeds, 2), output_attentions, output_hidden_states, training)
         logits = self.classifier(self.dropout(base.pooler_output, training=training))
         logits = tf.reshape(logits, (-1, num_choices))
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = multiple_choice_loss(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                            attentions=base.attentions)
         return self.format_output(output, return_dict)

@@ -212,14 +212,12 @@ class BertModel(BertPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        embeddings = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids)
+        embeddings = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids)  # checks the inputs
         if head_mask is not None:
             head_mask = head_mask.to(embeddings.dtype)
         encoded = self.encoder(
             embeddings,
-            layers.expand_attention_mask(attention_mask),
+            layers.expand_attention_mask(attention_mask, embeddings.shape[:2]),
             head_mask,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
@@ -457,6 +455,7 @@ class BertForMultipleChoice(_BertHead):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
+        layers.check_choice_inputs(input_ids, inputs_embeds, attention_mask, token_type_ids)
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         flat = layers.flatten_choices
         encoded = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),

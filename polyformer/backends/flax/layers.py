@@ -14,7 +14,10 @@ outputs in both frameworks to within float32 rounding.
   :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
   with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
   attentions), :func:`flatten_choices` for multiple-choice heads;
-* losses with PyTorch semantics, and the canonical name rule below.
+* losses with PyTorch semantics, and the canonical name rule below;
+* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input (its values
+  only outside ``jax.jit``: :class:`~polyformer.backends.flax.modeling.FlaxPreTrainedModel`
+  reads them before its jitted call).
 
 An architecture's ``modeling_flax.py`` composes these and writes only what is its own
 (the arrangement of its blocks and heads, and their names).
@@ -39,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...core import inputs
 from ...core.configuration import ACTIVATIONS
-from ...core.modeling import check_token_ids
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -66,11 +69,16 @@ __all__ = [
     "EncoderStack",
     "OutputProjection",
     "flatten_choices",
+    "check_choice_inputs",
+    "input_facts",
     "output_flags",
     "format_output",
     "cross_entropy",
     "mse_loss",
     "bce_with_logits",
+    "masked_lm_loss",
+    "token_classification_loss",
+    "multiple_choice_loss",
     "infer_problem_type",
     "sequence_classification_loss",
     "question_answering_loss",
@@ -85,6 +93,18 @@ Array = Any
 LAYER_NORM_EPS = 1e-12
 #: Label value that cross-entropy skips, as PyTorch's ``CrossEntropyLoss`` default.
 IGNORE_INDEX = -100
+
+
+# ---- inputs ---------------------------------------------------------------------------
+
+def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
+    """The dtype, shape and (unless traced by ``jax.jit``) values of an input, for :mod:`polyformer.core.inputs`."""
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple, int, float, bool)):  # Python values: as numpy would hold them
+        x = inputs.as_array(name, x)
+    array = np.asarray(x) if values and not isinstance(x, jax.core.Tracer) else None
+    return inputs.Facts(name, str(x.dtype), tuple(x.shape), array)
 
 
 # ---- activations ----------------------------------------------------------------------
@@ -251,13 +271,17 @@ def layer_norm(eps: float = LAYER_NORM_EPS, dtype: Any = jnp.float32, name: str 
 
 # ---- attention ------------------------------------------------------------------------
 
-def attention_bias(attention_mask: Array | None, dtype: Any) -> Array | None:
+def attention_bias(attention_mask: Array | None, dtype: Any, input_shape: tuple[int, ...] | None = None) -> Array | None:
     """(batch, key_len) mask of 1 (attend) / 0 (padding) -> additive bias (batch, 1, 1, key_len).
 
     Masked positions get the dtype's most negative value, as transformers' eager attention.
+    The mask is checked first: against ``input_shape`` (the ``(batch, seq)`` of the inputs, when
+    given) and, outside ``jax.jit``, for values other than 0 and 1.
     """
     if attention_mask is None:
         return None
+    if input_shape is not None:
+        inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
     keep = attention_mask[:, None, None, :].astype(bool)
     return jnp.where(keep, 0.0, jnp.finfo(dtype).min).astype(dtype)
 
@@ -285,13 +309,18 @@ def dot_product_attention(
 
     Inputs are (batch, heads, seq, head_dim). ``dropout`` (applied to the weights) is a
     callable so that the caller's module owns the random stream. The weights returned are
-    those actually used, i.e. after dropout, as in transformers' eager attention.
+    those actually used, i.e. after dropout, as in transformers' eager attention. A query
+    whose keys are all masked gets zero weights (a zero context).
     """
     scaling = query.shape[-1] ** -0.5
     scores = jnp.einsum("bhqd,bhkd->bhqk", query, key) * scaling
     if bias is not None:
         scores = scores + bias
     weights = jax.nn.softmax(scores, axis=-1)
+    if bias is not None:
+        # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
+        # PyTorch's fused attention: zero weights and context, not the softmax's uniform average.
+        weights = jnp.where(jnp.max(bias, axis=-1, keepdims=True) >= 0, weights, 0.0)
     if dropout is not None:
         weights = dropout(weights)
     output = jnp.einsum("bhqk,bhkd->bhqd", weights, value)
@@ -407,11 +436,9 @@ class Embeddings(nn.Module):
 
     def __call__(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                  deterministic: bool = True) -> Array:
-        # Shapes are static under jit, so the length is checked here; the id values, which
+        # Dtypes and shapes are static under jit, so they are checked here; the id values, which
         # JAX would silently clamp, are checked by FlaxPreTrainedModel.__call__ before jit.
-        if position_ids is None:
-            length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-            check_token_ids(length, max_positions=self.max_position_embeddings)
+        self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         embeddings = inputs_embeds
@@ -427,6 +454,22 @@ class Embeddings(nn.Module):
     def word_embedding_matrix(self) -> Array:
         """The (vocab, dim) word embeddings, which a tied output projection reuses."""
         return self.word_embeddings.embedding
+
+    @property
+    def limits(self) -> inputs.TextLimits:
+        """The sizes of the tables, which bound the ids this block can embed."""
+        return inputs.TextLimits(vocab_size=self.vocab_size, max_positions=self.max_position_embeddings,
+                                 hidden_size=self.dim, type_vocab_size=self.type_vocab_size)
+
+    def check_inputs(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> None:
+        """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`)."""
+        inputs.check_text_inputs(
+            self.limits,
+            input_ids=input_facts("input_ids", input_ids),
+            token_type_ids=input_facts("token_type_ids", token_type_ids),
+            position_ids=input_facts("position_ids", position_ids),
+            inputs_embeds=input_facts("inputs_embeds", inputs_embeds, values=False),
+        )
 
 
 class EncoderStack(nn.Module):
@@ -486,6 +529,15 @@ class OutputProjection(nn.Module):
         return jnp.dot(x.astype(self.dtype), kernel) + bias
 
 
+def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+    inputs.check_choice_inputs(
+        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
+        input_facts("attention_mask", attention_mask, values=False),
+        input_facts("token_type_ids", token_type_ids, values=False),
+    )
+
+
 def flatten_choices(x: Array | None, inner_rank: int = 1) -> Array | None:
     """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
 
@@ -540,6 +592,24 @@ def bce_with_logits(logits: Array, targets: Array) -> Array:
     return jnp.mean(jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x))))
 
 
+def masked_lm_loss(logits: Array, labels: Array) -> Array:
+    """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
+    return cross_entropy(logits, labels)
+
+
+def token_classification_loss(logits: Array, labels: Array) -> Array:
+    """Cross-entropy over every token; labels of -100 are ignored."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape))
+    return cross_entropy(logits, labels)
+
+
+def multiple_choice_loss(logits: Array, labels: Array) -> Array:
+    """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="choices")
+    return cross_entropy(logits, labels)
+
+
 def infer_problem_type(problem_type: str | None, num_labels: int, labels: Array) -> str:
     """transformers' rule: regression for one label, integer labels -> single-label, else multi-label.
 
@@ -549,7 +619,7 @@ def infer_problem_type(problem_type: str | None, num_labels: int, labels: Array)
         return problem_type
     if num_labels == 1:
         return "regression"
-    if jnp.issubdtype(labels.dtype, jnp.integer):
+    if str(labels.dtype) in inputs.INDEX_DTYPES:  # as transformers: int32 / int64 class ids
         return "single_label_classification"
     return "multi_label_classification"
 
@@ -557,12 +627,16 @@ def infer_problem_type(problem_type: str | None, num_labels: int, labels: Array)
 def sequence_classification_loss(logits: Array, labels: Array, num_labels: int, problem_type: str | None) -> Array:
     """The loss of a sequence classification head, as transformers' PyTorch heads compute it."""
     problem_type = infer_problem_type(problem_type, num_labels, labels)
+    facts, shape = input_facts("labels", labels), tuple(logits.shape)
     if problem_type == "regression":
+        inputs.check_regression_targets(facts, shape)
         if num_labels == 1:
             return mse_loss(jnp.squeeze(logits), jnp.squeeze(labels))
         return mse_loss(logits, labels)
     if problem_type == "single_label_classification":
+        inputs.check_class_labels(facts, shape)
         return cross_entropy(logits.reshape(-1, num_labels), labels.reshape(-1))
+    inputs.check_multi_label_targets(facts, shape)
     return bce_with_logits(logits, labels)
 
 
@@ -571,7 +645,9 @@ def question_answering_loss(start_logits: Array, end_logits: Array, start_positi
 
     transformers clamps positions to ``seq_len`` and uses ``seq_len`` as the ignored index.
     """
-    ignored_index = start_logits.shape[1]
+    batch, ignored_index = start_logits.shape
+    inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), batch)
+    inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), batch)
     start = jnp.clip(start_positions.reshape(start_positions.shape[0], -1)[:, 0], 0, ignored_index)
     end = jnp.clip(end_positions.reshape(end_positions.shape[0], -1)[:, 0], 0, ignored_index)
     return (cross_entropy(start_logits, start, ignored_index) + cross_entropy(end_logits, end, ignored_index)) / 2

@@ -37,10 +37,20 @@ import jax.numpy as jnp
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
+from ...core import inputs as _inputs
 from ...core import outputs as _outputs
 from ...core.configuration import PretrainedConfig
-from ...core.modeling import PreTrainedModelMixin, check_token_ids
-from .layers import canonical_name, canonical_paths, recording_initializers, to_canonical_layout, to_flax_layout
+from ...core.modeling import PreTrainedModelMixin
+from .layers import (
+    Embeddings,
+    canonical_name,
+    canonical_paths,
+    infer_problem_type,
+    input_facts,
+    recording_initializers,
+    to_canonical_layout,
+    to_flax_layout,
+)
 
 __all__ = ["FlaxPreTrainedModel", "register_output_pytree", "resolve_dtype"]
 
@@ -67,6 +77,10 @@ for _name in _outputs.__all__:
     _cls = getattr(_outputs, _name)
     if _cls is not _outputs.ModelOutput:
         register_output_pytree(_cls)
+
+
+#: Inputs whose values are read before ``jax.jit`` (small integer arrays; never embeddings).
+_VALUE_CHECKED = ("input_ids", "token_type_ids", "position_ids", "attention_mask", "labels")
 
 
 def resolve_dtype(dtype: Any) -> jnp.dtype:
@@ -117,6 +131,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         self.seed = seed
         self._dropout_key = jax.random.PRNGKey(seed + 1)
         self._jitted = None
+        self._embeddings_of = None  # the module _text_embeddings() last looked into
         # Shapes only (jax.eval_shape): nothing is computed until weights are needed.
         self.params = self._abstract_params()
         if _do_init:
@@ -248,10 +263,11 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         if train and dropout_rng is None:
             self._dropout_key, dropout_rng = jax.random.split(self._dropout_key)
         arrays = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
+        arrays = {k: (_inputs.as_array(k, v) if isinstance(v, (list, tuple)) else v) for k, v in arrays.items()}
+        # Read dtypes and values as given, before jnp.asarray wraps int64 to int32 and jit hides the values.
+        facts = {k: input_facts(k, v, values=k in _VALUE_CHECKED) for k, v in arrays.items() if v is not None}
+        self._check_inputs_before_jit(facts)
         arrays = {k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()}
-        ids = arrays["input_ids"]
-        if ids is not None and ids.size and not isinstance(ids, jax.core.Tracer):  # JAX would clamp bad ids silently
-            check_token_ids(None, int(ids.min()), int(ids.max()), vocab_size=getattr(self.config, "vocab_size", None))
         if self._jitted is None:
             self._jitted = jax.jit(self._apply, static_argnames=("train", "output_hidden_states", "output_attentions"))
         output = self._jitted(
@@ -262,7 +278,55 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             output_hidden_states=bool(output_hidden_states),
             output_attentions=bool(output_attentions),
         )
+        self._check_label_values(output, facts.get("labels"))
         return output if return_dict else output.to_tuple()
+
+    def _text_embeddings(self) -> Embeddings | None:
+        """The text :class:`~polyformer.backends.flax.layers.Embeddings` block of the base model
+        (``embeddings``, as transformers names it), or None for a model without one."""
+        if self._embeddings_of is not self.module:
+            bound = self.module.bind({})  # no parameters needed: only the block's sizes are read
+            base = getattr(bound, self.base_model_prefix, bound) if self.base_model_prefix else bound
+            embeddings = getattr(base, "embeddings", None)
+            self._embeddings = embeddings if isinstance(embeddings, Embeddings) else None
+            self._embeddings_of = self.module
+        return self._embeddings
+
+    def _check_inputs_before_jit(self, facts: dict[str, _inputs.Facts]) -> None:
+        """The checks that cannot run inside ``jax.jit``: values, and dtypes as the user gave them.
+
+        Without them JAX would clamp out-of-range ids silently, and weigh tokens by a mask of 0.5.
+        Shapes are checked while tracing, by the blocks that take the inputs.
+        """
+        embeddings = self._text_embeddings()
+        if embeddings is not None:
+            text = [facts.get(name) for name in ("input_ids", "token_type_ids", "position_ids")]
+            _inputs.check_text_kinds(*text, facts.get("inputs_embeds"))
+            _inputs.check_text_values(embeddings.limits, *text)
+        if "attention_mask" in facts:
+            _inputs.check_mask_values(facts["attention_mask"])
+
+    def _check_label_values(self, output: Any, labels: _inputs.Facts | None) -> None:
+        """Label values, checked after the jitted run (their shapes were checked while tracing).
+
+        JAX cannot raise from inside ``jit``, and an out-of-range label there only makes the
+        loss NaN; the output's type says which rule the labels follow.
+        """
+        if labels is None or labels.values is None or getattr(output, "logits", None) is None:
+            return
+        shape = tuple(output.logits.shape)
+        if isinstance(output, _outputs.SequenceClassifierOutput):
+            problem = infer_problem_type(self.config.problem_type, self.config.num_labels, labels.values)
+            if problem == "single_label_classification":
+                _inputs.check_class_labels(labels, shape)
+            elif problem == "multi_label_classification":
+                _inputs.check_multi_label_targets(labels, shape)
+        elif isinstance(output, _outputs.MaskedLMOutput):
+            _inputs.check_class_labels(labels, shape, what="vocabulary tokens")
+        elif isinstance(output, _outputs.TokenClassifierOutput):
+            _inputs.check_class_labels(labels, shape)
+        elif isinstance(output, _outputs.MultipleChoiceModelOutput):
+            _inputs.check_class_labels(labels, shape, what="choices")
 
     def _apply(self, params, arrays, dropout_rng, *, train, output_hidden_states, output_attentions):
         rngs = {"dropout": dropout_rng} if train else {}

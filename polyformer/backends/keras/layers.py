@@ -19,7 +19,9 @@ Every architecture plugin written for the Keras backend composes these pieces:
   DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
   :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
   with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
-  attentions) and :func:`flatten_choices` for multiple-choice heads.
+  attentions) and :func:`flatten_choices` for multiple-choice heads;
+* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input (its
+  values only when running eagerly: never inside ``tf.function``).
 
 An architecture's ``modeling_keras.py`` composes these and writes only what is its own
 (the arrangement of its blocks and heads, and their attribute names).
@@ -44,7 +46,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ...core.modeling import check_token_ids  # noqa: E402
+from ...core import inputs  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -64,6 +66,8 @@ __all__ = [
     "DenseResidualNorm",
     "EncoderStack",
     "flatten_choices",
+    "check_choice_inputs",
+    "input_facts",
     "named_canonical_weights",
     "iter_layers",
     "normal_initializer",
@@ -75,11 +79,34 @@ __all__ = [
     "cross_entropy",
     "mse",
     "bce_with_logits",
+    "masked_lm_loss",
+    "token_classification_loss",
+    "multiple_choice_loss",
     "sequence_classification_loss",
     "question_answering_loss",
 ]
 
 Initializer = Callable[..., Any]  # (shape, dtype=None) -> array
+
+
+# ---- inputs -----------------------------------------------------------------------
+def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
+    """The dtype, shape and (when running eagerly) values of an input, for :mod:`polyformer.core.inputs`.
+
+    Inside ``tf.function`` (``fit``, ``predict``) tensors are symbolic: sizes may be unknown
+    (None) and values are not read.
+    """
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple, int, float, bool)):  # Python values: as numpy would hold them
+        x = inputs.as_array(name, x)
+    dtype = getattr(x.dtype, "name", x.dtype)  # tf.DType or numpy dtype -> "int64"; KerasTensor: already a name
+    shape = getattr(x, "shape", None)
+    shape = None if shape is None or getattr(shape, "rank", len(shape)) is None else tuple(shape)
+    array = None
+    if values and (isinstance(x, np.ndarray) or (isinstance(x, tf.Tensor) and tf.executing_eagerly())):
+        array = np.asarray(x)
+    return inputs.Facts(name, str(dtype), shape, array)
 
 
 # ---- canonical weights ----------------------------------------------------------
@@ -439,13 +466,17 @@ def get_activation(name: str) -> Callable:
 
 
 # ---- attention --------------------------------------------------------------------
-def additive_attention_mask(attention_mask, dtype) -> tf.Tensor | None:
+def additive_attention_mask(attention_mask, dtype, input_shape=None) -> tf.Tensor | None:
     """``(batch, seq)`` of 1 (attend) / 0 (padding) -> ``(batch, 1, 1, seq)`` of 0 / dtype's lowest value.
 
     Added to the attention scores before the softmax, as ``transformers``' eager attention does.
+    The mask is checked first: against ``input_shape`` (the ``(batch, seq)`` of the inputs, when
+    given) and, when running eagerly, for values other than 0 and 1.
     """
     if attention_mask is None:
         return None
+    if input_shape is not None:
+        inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
     mask = tf.cast(attention_mask, dtype)[:, None, None, :]
     return (1.0 - mask) * tf.cast(tf.as_dtype(dtype).min, dtype)
 
@@ -456,7 +487,7 @@ def attention(query, key, value, *, n_heads: int, mask=None, dropout: keras.laye
     ``query``/``key``/``value`` are ``(batch, seq, dim)`` projections; ``mask`` an additive
     mask from :func:`additive_attention_mask`. Returns the ``(batch, seq, dim)`` context
     and the ``(batch, heads, seq, seq)`` attention probabilities (after dropout, as PyTorch
-    returns them).
+    returns them). A query whose keys are all masked gets zero weights (a zero context).
     """
     batch, seq = tf.shape(query)[0], tf.shape(query)[1]
     dim = query.shape[-1]
@@ -470,6 +501,11 @@ def attention(query, key, value, *, n_heads: int, mask=None, dropout: keras.laye
     if mask is not None:
         scores = scores + mask
     weights = tf.nn.softmax(scores, axis=-1)
+    if mask is not None:
+        # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
+        # PyTorch's fused attention: zero weights and context, not the softmax's uniform average.
+        has_key = tf.reduce_max(mask, axis=-1, keepdims=True) >= 0
+        weights = weights * tf.cast(has_key, weights.dtype)
     if dropout is not None:
         weights = dropout(weights, training=training)
     context = tf.matmul(weights, v)  # (batch, heads, seq, head_dim)
@@ -507,22 +543,30 @@ class Embeddings(keras.layers.Layer):
                                                    dtype=self.dtype_policy, name="token_type_embeddings")
         self.LayerNorm = LayerNorm(dim, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.vocab_size, self.max_position_embeddings = vocab_size, max_position_embeddings
         self.built = True
 
-    def _check(self, input_ids, inputs_embeds, position_ids) -> None:
-        """Clear errors for ids the tables cannot hold: values when eager, the length whenever it is known."""
-        length = None if position_ids is not None else (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        if input_ids is not None and tf.executing_eagerly():
-            ids = np.asarray(input_ids)
-            if ids.size:
-                check_token_ids(length, int(ids.min()), int(ids.max()), vocab_size=self.vocab_size,
-                                max_positions=self.max_position_embeddings)
-                return
-        check_token_ids(length, max_positions=self.max_position_embeddings)
+    @property
+    def limits(self) -> inputs.TextLimits:
+        """The sizes of the tables, which bound the ids this layer can embed."""
+        return inputs.TextLimits(
+            vocab_size=self.word_embeddings.num_embeddings,
+            max_positions=self.position_embeddings.num_embeddings,
+            hidden_size=int(self.word_embeddings.embeddings.shape[1]),
+            type_vocab_size=self.token_type_embeddings.num_embeddings if self.token_type_embeddings is not None else 0,
+        )
+
+    def check_inputs(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> None:
+        """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`)."""
+        inputs.check_text_inputs(
+            self.limits,
+            input_ids=input_facts("input_ids", input_ids),
+            token_type_ids=input_facts("token_type_ids", token_type_ids),
+            position_ids=input_facts("position_ids", position_ids),
+            inputs_embeds=input_facts("inputs_embeds", inputs_embeds, values=False),
+        )
 
     def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, training=False):
-        self._check(input_ids, inputs_embeds, position_ids)
+        self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
         if input_ids is not None:
             inputs_embeds = self.word_embeddings(input_ids)
         embeddings = inputs_embeds
@@ -614,6 +658,15 @@ class EncoderStack(keras.layers.Layer):
         return hidden_states, all_hidden_states, all_attentions
 
 
+def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+    inputs.check_choice_inputs(
+        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
+        input_facts("attention_mask", attention_mask, values=False),
+        input_facts("token_type_ids", token_type_ids, values=False),
+    )
+
+
 def flatten_choices(x, inner_rank: int = 1):
     """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
 
@@ -660,6 +713,24 @@ def bce_with_logits(logits, targets):
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(targets, tf.float32), logits=logits))
 
 
+def masked_lm_loss(logits, labels):
+    """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
+    return cross_entropy(logits, labels)
+
+
+def token_classification_loss(logits, labels):
+    """Cross-entropy over every token; labels of -100 are ignored."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape))
+    return cross_entropy(logits, labels)
+
+
+def multiple_choice_loss(logits, labels):
+    """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="choices")
+    return cross_entropy(logits, labels)
+
+
 def sequence_classification_loss(config, logits, labels):
     """The loss of a sequence classification head, with ``transformers``' problem-type rules.
 
@@ -676,12 +747,16 @@ def sequence_classification_loss(config, logits, labels):
             config.problem_type = "single_label_classification"
         else:
             config.problem_type = "multi_label_classification"
+    facts, shape = input_facts("labels", labels), tuple(logits.shape)
     if config.problem_type == "regression":
+        inputs.check_regression_targets(facts, shape)
         if num_labels == 1:
             return mse(tf.squeeze(logits), tf.squeeze(labels))
         return mse(logits, labels)
     if config.problem_type == "single_label_classification":
+        inputs.check_class_labels(facts, shape)
         return cross_entropy(tf.reshape(logits, (-1, num_labels)), tf.reshape(labels, [-1]))
+    inputs.check_multi_label_targets(facts, shape)
     return bce_with_logits(logits, labels)
 
 
@@ -691,6 +766,9 @@ def question_answering_loss(start_logits, end_logits, start_positions, end_posit
     As in ``transformers``: positions are clamped to ``[0, seq_len]`` and ``seq_len`` is
     the ignored index.
     """
+    batch = start_logits.shape[0]
+    inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), batch)
+    inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), batch)
     seq_len = tf.shape(start_logits, out_type=tf.int64)[1]
 
     def prepare(positions):

@@ -23,6 +23,7 @@ import numpy as np
 
 from .layers import Embedding, iter_layers, keras, named_canonical_weights, tf  # sets KERAS_BACKEND first
 from ...core.configuration import PretrainedConfig
+from ...core.inputs import ModelInputError, as_array
 from ...core.modeling import PreTrainedModelMixin
 
 __all__ = ["TFPreTrainedModel", "resolve_dtype", "unpack_inputs", "KERAS_DTYPES"]
@@ -52,12 +53,24 @@ def resolve_dtype(dtype: Any, config: PretrainedConfig | None = None) -> str:
     return name
 
 
-def _plain_inputs(inputs: Any) -> Any:
+def _plain_inputs(inputs: Any, name: str = "input_ids") -> Any:
     if isinstance(inputs, Mapping):
-        return {key: _plain_inputs(value) for key, value in inputs.items()}
+        return {key: _plain_inputs(value, key) for key, value in inputs.items()}
     if isinstance(inputs, list):  # token ids as nested Python lists
-        return np.asarray(inputs)
+        return as_array(name, inputs)
     return inputs
+
+
+def _unwrapped(error: ModelInputError) -> ModelInputError:
+    """The input error as it was raised, before Keras rewrote it.
+
+    Keras re-raises an error from inside a layer's ``call`` as a new exception whose message
+    adds "Exception encountered when calling Embeddings.call()", ANSI escapes and the call's
+    arguments; the original is kept as its ``__context__``. A bad input deserves its plain message.
+    """
+    while isinstance(error.__context__, ModelInputError):
+        error = error.__context__
+    return error
 
 
 def unpack_inputs(call):
@@ -97,7 +110,11 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         # (a dict subclass) becomes a dict, and Python lists of ids become arrays.
         if args:
             args = (_plain_inputs(args[0]),) + args[1:]
-        return super().__call__(*args, **kwargs)
+        kwargs = {key: _plain_inputs(value, key) for key, value in kwargs.items()}
+        try:
+            return super().__call__(*args, **kwargs)
+        except ModelInputError as error:
+            raise _unwrapped(error) from None
 
     # ---- helpers for an architecture's call() --------------------------------------------
     def output_flags(self, output_attentions: bool | None, output_hidden_states: bool | None) -> tuple[bool, bool]:

@@ -22,8 +22,10 @@ numerics, head pruning, embedding resizing, weight init) is written once:
   keeping the old rows;
 * :func:`init_module`: the Hugging Face initialisation of Linear, Embedding, LayerNorm;
 * :func:`expand_attention_mask`, :func:`expand_head_mask`, :func:`call_layer`;
-* :func:`flatten_choices`, :func:`start_end_logits`: the input and output plumbing of
-  the multiple-choice and question-answering heads.
+* :func:`flatten_choices`, :func:`check_choice_inputs`, :func:`start_end_logits`: the input
+  and output plumbing of the multiple-choice and question-answering heads;
+* :func:`add_residual`: a residual sum that adds in place when it may;
+* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input tensor.
 
 Modules take plain sizes, not a config, so any architecture can map its own config keys
 onto them; the attribute names they create are those of the ``transformers``
@@ -38,8 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core import inputs
 from ...core.configuration import ACTIVATIONS
-from ...core.modeling import check_token_ids
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -50,10 +52,12 @@ __all__ = [
     "MultiHeadSelfAttention",
     "FeedForward",
     "DenseAddNorm",
+    "add_residual",
     "apply_chunked",
     "Embeddings",
     "Encoder",
     "flatten_choices",
+    "check_choice_inputs",
     "start_end_logits",
     "sinusoidal_positions",
     "heads_to_keep",
@@ -62,7 +66,28 @@ __all__ = [
     "resize_linear_out",
     "init_module",
     "call_layer",
+    "input_facts",
+    "is_tracing",
 ]
+
+
+# ---- inputs ---------------------------------------------------------------------------
+def is_tracing() -> bool:
+    """True under ``torch.jit.trace`` and ``torch.compile``, where values cannot be read."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def input_facts(name: str, tensor: torch.Tensor | None, values: bool = True) -> inputs.Facts | None:
+    """The dtype, shape and (unless tracing) values of an input, for :mod:`polyformer.core.inputs`."""
+    if tensor is None:
+        return None
+    if not isinstance(tensor, torch.Tensor):
+        raise inputs.ModelInputTypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    array = None
+    if values and tensor.numel() and not is_tracing():
+        host = tensor.detach().cpu()
+        array = (host.float() if host.dtype == torch.bfloat16 else host).numpy()
+    return inputs.Facts(name, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape), array)
 
 
 # ---- activations --------------------------------------------------------------------
@@ -127,18 +152,18 @@ def get_activation(name: str) -> Activation:
 
 
 # ---- masks ----------------------------------------------------------------------------
-def expand_attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+def expand_attention_mask(attention_mask: torch.Tensor | None, input_shape: tuple[int, ...]) -> torch.Tensor | None:
     """``(batch, seq)`` padding mask of 1 (attend) / 0 (padding) -> boolean ``(batch, 1, 1, seq)``.
 
-    Returns None when nothing is masked, which lets ``scaled_dot_product_attention``
-    pick its fastest kernel.
+    The mask is checked first against ``input_shape`` (the ``(batch, seq)`` of the inputs) and
+    for values other than 0 and 1. Returns None when nothing is masked, which lets
+    ``scaled_dot_product_attention`` pick its fastest kernel.
     """
     if attention_mask is None:
         return None
-    if attention_mask.dim() != 2:
-        raise ValueError(f"attention_mask must have shape (batch, sequence), got {tuple(attention_mask.shape)}")
+    inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
     mask = attention_mask.bool()
-    if bool(mask.all()):
+    if not is_tracing() and bool(mask.all()):  # a value test: left out under tracing (same numbers either way)
         return None
     return mask[:, None, None, :]
 
@@ -174,7 +199,8 @@ def attention(
     ``(batch, heads, q_len, k_len)``). Uses PyTorch's fused
     ``scaled_dot_product_attention``; when the weights are asked for, or a head mask must
     scale them, the same computation is done explicitly and the weights returned.
-    ``dropout`` is the probability to use now (0.0 at inference). The explicit path
+    ``dropout`` is the probability to use now (0.0 at inference). A query with no key to
+    attend to gets zero weights and a zero context on both paths. The explicit path
     multiplies the scores by ``head_dim ** -0.5`` (rather than dividing by the square
     root), as ``transformers``' eager attention does, so the weights agree with it to the last
     bit in practice (they do on all-MiniLM-L6-v2).
@@ -186,6 +212,10 @@ def attention(
     if mask is not None:
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
+        # the fused kernel: zero weights, zero context (not the uniform average the softmax gives).
+        weights = weights.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
     if dropout > 0.0:
         weights = F.dropout(weights, p=dropout, training=True)
     if head_mask is not None:
@@ -363,9 +393,21 @@ class DenseAddNorm(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        # The residual is added in place to the fresh output (no allocation); autograd
-        # allows it, since neither a linear nor dropout keeps its output for backward.
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)).add_(residual))
+        return self.LayerNorm(add_residual(self.dropout(self.dense(hidden_states)), residual))
+
+
+def add_residual(output: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``output + residual``, added in place into ``output`` (no allocation) when that loses nothing.
+
+    ``output`` must be a fresh tensor the caller owns, such as a linear's or dropout's output
+    (autograd allows overwriting those: neither keeps its output for backward). Under autocast
+    it is bfloat16 while the residual stream is float32; an in-place add would keep bfloat16,
+    and the LayerNorm after it would run on the rounded sum. The sum is then taken out of place,
+    promoted to float32, as ``transformers`` does.
+    """
+    if torch.promote_types(output.dtype, residual.dtype) == output.dtype:
+        return output.add_(residual)
+    return output + residual
 
 
 # ---- embeddings and the encoder stack ---------------------------------------------------
@@ -397,6 +439,26 @@ class Embeddings(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("position_ids", torch.arange(max_positions)[None, :], persistent=False)
 
+    @property
+    def limits(self) -> inputs.TextLimits:
+        """The sizes of the tables, which bound the ids this block can embed."""
+        return inputs.TextLimits(
+            vocab_size=self.word_embeddings.num_embeddings,
+            max_positions=self.position_embeddings.num_embeddings,
+            hidden_size=self.word_embeddings.embedding_dim,
+            type_vocab_size=self.token_type_embeddings.num_embeddings if self.token_type_embeddings is not None else 0,
+        )
+
+    def check_inputs(self, input_ids=None, inputs_embeds=None, position_ids=None, token_type_ids=None) -> None:
+        """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`)."""
+        inputs.check_text_inputs(
+            self.limits,
+            input_ids=input_facts("input_ids", input_ids),
+            token_type_ids=input_facts("token_type_ids", token_type_ids),
+            position_ids=input_facts("position_ids", position_ids),
+            inputs_embeds=input_facts("inputs_embeds", inputs_embeds, values=False),
+        )
+
     def reset_buffers(self) -> None:
         """Rebuild ``position_ids`` (never in a checkpoint) after loading on the meta device."""
         device = self.word_embeddings.weight.device
@@ -410,19 +472,13 @@ class Embeddings(nn.Module):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``(batch, seq)`` ids, or ``(batch, seq, dim)`` embeddings -> ``(batch, seq, dim)``."""
+        self.check_inputs(input_ids, inputs_embeds, position_ids, token_type_ids)
         # ``own`` is True once ``embeddings`` is a fresh tensor we may add to in place;
         # the caller's ``inputs_embeds`` is never modified.
         if input_ids is not None:
-            if input_ids.numel() and not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-                check_token_ids(
-                    None if position_ids is not None else input_ids.size(-1), int(input_ids.min()), int(input_ids.max()),
-                    vocab_size=self.word_embeddings.num_embeddings, max_positions=self.position_embeddings.num_embeddings,
-                )
             embeddings, own = self.word_embeddings(input_ids), True
-        else:
-            embeddings, own = inputs_embeds, False
-            if position_ids is None:
-                check_token_ids(inputs_embeds.size(1), max_positions=self.position_embeddings.num_embeddings)
+        else:  # in the tables' dtype (float64 from numpy, say), as Keras and Flax cast it
+            embeddings, own = inputs_embeds.to(self.word_embeddings.weight.dtype), False
         if self.token_type_embeddings is not None:
             if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
                 types = self.token_type_embeddings.weight[0]
@@ -483,6 +539,15 @@ def flatten_choices(tensor: torch.Tensor | None, keep: int = 1) -> torch.Tensor 
     ``keep=1`` for ids and masks, ``keep=2`` for ``inputs_embeds``.
     """
     return None if tensor is None else tensor.reshape(-1, *tensor.shape[-keep:])
+
+
+def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+    inputs.check_choice_inputs(
+        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
+        input_facts("attention_mask", attention_mask, values=False),
+        input_facts("token_type_ids", token_type_ids, values=False),
+    )
 
 
 def start_end_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,13 +1,18 @@
 """Loss functions of the task heads, shared by every PyTorch architecture.
 
 They follow ``transformers`` exactly, so a loss computed here equals the one a
-``transformers`` model gives on the same logits and labels.
+``transformers`` model gives on the same logits and labels. Labels of the wrong shape,
+dtype or range get one clear error first (:mod:`polyformer.core.inputs`), where
+``transformers`` fails inside the loss, or broadcasts and computes a wrong loss.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ...core import inputs
+from .layers import input_facts
 
 __all__ = [
     "infer_problem_type",
@@ -43,29 +48,36 @@ def sequence_classification_loss(
 ) -> torch.Tensor:
     """MSE (regression), cross-entropy (single label) or BCE-with-logits (multi label)."""
     problem_type = infer_problem_type(problem_type, num_labels, labels)
+    facts, shape = input_facts("labels", labels), tuple(logits.shape)
     if problem_type == "regression":
+        inputs.check_regression_targets(facts, shape)
         if num_labels == 1:
             return F.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
         return F.mse_loss(logits, labels.to(logits.dtype))
     if problem_type == "single_label_classification":
+        inputs.check_class_labels(facts, shape)
         return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
     if problem_type == "multi_label_classification":
+        inputs.check_multi_label_targets(facts, shape)
         return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
     raise ValueError(f"unknown problem_type {problem_type!r}")
 
 
 def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over every token; labels of -100 are ignored."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape))
     return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX)
 
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
     return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=IGNORE_INDEX)
 
 
 def multiple_choice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
+    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="choices")
     return F.cross_entropy(logits, labels.view(-1))
 
 
@@ -76,6 +88,8 @@ def question_answering_loss(
     end_positions: torch.Tensor,
 ) -> torch.Tensor:
     """Mean of the start and end cross-entropies; positions outside the sequence are ignored."""
+    inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), start_logits.size(0))
+    inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), end_logits.size(0))
     if start_positions.dim() > 1:
         start_positions = start_positions.squeeze(-1)
     if end_positions.dim() > 1:

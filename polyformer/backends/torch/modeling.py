@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from ...core import inputs
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
 from . import layers
@@ -89,6 +92,22 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         if self.config_class is not None and not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
         self.config = config
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        """Run ``forward``. Inputs given as Python lists or numpy arrays become tensors on the
+        model's device first, as Keras and Flax models take them (``transformers`` fails on them)."""
+        if any(isinstance(value, (list, np.ndarray)) for value in (*args, *kwargs.values())):
+            names = list(inspect.signature(self.forward).parameters)
+            args = tuple(self._as_tensor(names[i] if i < len(names) else f"argument {i}", v) for i, v in enumerate(args))
+            kwargs = {name: self._as_tensor(name, value) for name, value in kwargs.items()}
+        return super().__call__(*args, **kwargs)
+
+    def _as_tensor(self, name: str, value: Any) -> Any:
+        if isinstance(value, list):
+            value = inputs.as_array(name, value)
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
+        return value
 
     # ---- construction -------------------------------------------------------------
     def post_init(self) -> None:

@@ -30,16 +30,19 @@ from ...backends.flax.layers import (
     MultiHeadSelfAttention,
     OutputProjection,
     attention_bias,
-    cross_entropy,
+    check_choice_inputs,
     dense,
     flatten_choices,
     format_output,
     get_activation,
     layer_norm,
+    masked_lm_loss,
+    multiple_choice_loss,
     output_flags,
     question_answering_loss,
     sequence_classification_loss,
     sinusoidal_init,
+    token_classification_loss,
 )
 from ...backends.flax.modeling import FlaxPreTrainedModel
 from ...core.outputs import (
@@ -123,13 +126,11 @@ class FlaxDistilBertModule(nn.Module):
         output_attentions: bool | None = None,
         return_dict: bool = True,
     ):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
         embeddings = self.embeddings(input_ids, None, position_ids, inputs_embeds, deterministic=not train)
         output = self.transformer(
             embeddings,
-            attention_bias(attention_mask, embeddings.dtype),
+            attention_bias(attention_mask, embeddings.dtype, embeddings.shape[:2]),
             deterministic=not train,
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
@@ -167,7 +168,7 @@ class FlaxDistilBertForMaskedLMModule(nn.Module):
         x = self.vocab_layer_norm(x)
         embedding = self.distilbert.word_embedding_matrix() if self.config.tie_word_embeddings else None
         logits = self.vocab_projector(x, embedding)
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = masked_lm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
         return format_output(output, return_dict)
 
@@ -245,7 +246,7 @@ class FlaxDistilBertForTokenClassificationModule(nn.Module):
         out = self.distilbert(input_ids, attention_mask, position_ids, inputs_embeds, train,
                               output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(out.last_hidden_state, deterministic=not train))
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = token_classification_loss(logits, labels) if labels is not None else None
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                        attentions=out.attentions)
         return format_output(output, return_dict)
@@ -266,13 +267,14 @@ class FlaxDistilBertForMultipleChoiceModule(nn.Module):
 
     def __call__(self, input_ids=None, attention_mask=None, position_ids=None, inputs_embeds=None, labels=None,
                  train=False, output_hidden_states=None, output_attentions=None, return_dict=True):
+        check_choice_inputs(input_ids, inputs_embeds, attention_mask)
         num_choices = input_ids.shape[1] if input_ids is not None else inputs_embeds.shape[1]
         out = self.distilbert(flatten_choices(input_ids), flatten_choices(attention_mask),
                               flatten_choices(position_ids), flatten_choices(inputs_embeds, 2),
                               train, output_hidden_states, output_attentions)
         pooled = jax.nn.relu(self.pre_classifier(out.last_hidden_state[:, 0]))
         logits = self.classifier(self.dropout(pooled, deterministic=not train)).reshape(-1, num_choices)
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = multiple_choice_loss(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                            attentions=out.attentions)
         return format_output(output, return_dict)

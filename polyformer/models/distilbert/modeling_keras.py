@@ -20,12 +20,15 @@ from ...backends.keras.layers import (
     SelfAttention,
     additive_attention_mask,
     constant_initializer,
-    cross_entropy,
+    check_choice_inputs,
     flatten_choices,
     get_activation,
     keras,
+    masked_lm_loss,
+    multiple_choice_loss,
     question_answering_loss,
     sequence_classification_loss,
+    token_classification_loss,
     sinusoidal_positions,
     tf,
 )
@@ -133,14 +136,12 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
     @unpack_inputs
     def call(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         output_attentions, output_hidden_states = self.output_flags(output_attentions, output_hidden_states)
         embeddings = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, position_ids=position_ids,
                                      training=training)
         hidden_states, all_hidden_states, all_attentions = self.transformer(
             embeddings,
-            attention_mask=additive_attention_mask(attention_mask, embeddings.dtype),
+            attention_mask=additive_attention_mask(attention_mask, embeddings.dtype, embeddings.shape[:2]),
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
             training=training,
@@ -179,7 +180,7 @@ class TFDistilBertForMaskedLM(TFDistilBertPreTrainedModel):
                                output_hidden_states=output_hidden_states, return_dict=True, training=training)
         hidden = self.vocab_layer_norm(self.activation(self.vocab_transform(base.last_hidden_state)))
         logits = self.vocab_projector(hidden)
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = masked_lm_loss(logits, labels) if labels is not None else None
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=base.hidden_states, attentions=base.attentions)
         return self.format_output(output, return_dict)
 
@@ -226,7 +227,7 @@ class TFDistilBertForTokenClassification(TFDistilBertPreTrainedModel):
                                position_ids=position_ids, output_attentions=output_attentions,
                                output_hidden_states=output_hidden_states, return_dict=True, training=training)
         logits = self.classifier(self.dropout(base.last_hidden_state, training=training))
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = token_classification_loss(logits, labels) if labels is not None else None
         output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                        attentions=base.attentions)
         return self.format_output(output, return_dict)
@@ -276,6 +277,7 @@ class TFDistilBertForMultipleChoice(TFDistilBertPreTrainedModel):
     def call(self, input_ids=None, attention_mask=None, inputs_embeds=None, position_ids=None, labels=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         # Every choice is encoded as its own sequence: (batch, choices, ...) -> (batch * choices, ...).
+        check_choice_inputs(input_ids, inputs_embeds, attention_mask)
         reference = input_ids if input_ids is not None else inputs_embeds
         num_choices = tf.shape(reference)[1]
         input_ids, attention_mask = flatten_choices(input_ids), flatten_choices(attention_mask)
@@ -285,7 +287,7 @@ class TFDistilBertForMultipleChoice(TFDistilBertPreTrainedModel):
                                output_hidden_states=output_hidden_states, return_dict=True, training=training)
         pooled = tf.nn.relu(self.pre_classifier(base.last_hidden_state[:, 0]))
         logits = tf.reshape(self.classifier(self.dropout(pooled, training=training)), (-1, num_choices))
-        loss = cross_entropy(logits, labels) if labels is not None else None
+        loss = multiple_choice_loss(logits, labels) if labels is not None else None
         output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=base.hidden_states,
                                            attentions=base.attentions)
         return self.format_output(output, return_dict)

@@ -57,10 +57,9 @@ class TransformerBlock(nn.Module):
 
     def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
         attended, weights = self.attention(hidden_states, mask, head_mask, output_attentions)
-        # In-place residual adds reuse the fresh output buffers (no allocation per add);
-        # autograd allows it, since neither a linear nor dropout keeps its output for backward.
-        hidden_states = self.sa_layer_norm(attended.add_(hidden_states))
-        hidden_states = self.output_layer_norm(self.ffn(hidden_states).add_(hidden_states))
+        # Residual sums reuse the fresh output buffers where the dtype allows (see add_residual).
+        hidden_states = self.sa_layer_norm(layers.add_residual(attended, hidden_states))
+        hidden_states = self.output_layer_norm(layers.add_residual(self.ffn(hidden_states), hidden_states))
         return hidden_states, weights
 
 
@@ -120,14 +119,12 @@ class DistilBertModel(DistilBertPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("pass exactly one of input_ids or inputs_embeds")
-        embeddings = self.embeddings(input_ids, inputs_embeds, position_ids)
+        embeddings = self.embeddings(input_ids, inputs_embeds, position_ids)  # checks the inputs
         if head_mask is not None:
             head_mask = head_mask.to(embeddings.dtype)
         output = self.transformer(
             embeddings,
-            layers.expand_attention_mask(attention_mask),
+            layers.expand_attention_mask(attention_mask, embeddings.shape[:2]),
             head_mask,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
@@ -350,6 +347,7 @@ class DistilBertForMultipleChoice(_DistilBertHead):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
+        layers.check_choice_inputs(input_ids, inputs_embeds, attention_mask)
         num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
         flat = layers.flatten_choices
         encoded = self._encode(flat(input_ids), flat(attention_mask), head_mask, flat(inputs_embeds, keep=2),
