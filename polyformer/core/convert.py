@@ -172,9 +172,9 @@ def convert_checkpoint(
 
 
 def _is_weight_or_internal(name: str) -> bool:
-    """Files convert writes itself (weights) or never copies (another save's journal and temporary files)."""
+    """Files convert writes itself (weights) or never copies (a commit journal)."""
     return (name.endswith(".safetensors") or name == SAFE_WEIGHTS_INDEX_NAME or name == LEGACY_WEIGHTS_NAME
-            or name.endswith(".bin") or name == JOURNAL_NAME or name.endswith(".polyformer-tmp"))
+            or name.endswith(".bin") or name == JOURNAL_NAME)
 
 
 def _itemsize(code: str) -> int:

@@ -5,13 +5,14 @@ weight shards and their index, the tokenizer files). Their names are fixed (the
 Hugging Face ones, which transformers reads), so the new files cannot simply appear
 under new names. A save therefore commits like this (``docs/design.md`` has the why):
 
-1. every new file is written under a temporary name beside its final one
-   (``.<name>.<random>.polyformer-tmp``) and flushed to disk;
+1. every new file is written into a hidden staging folder inside the target folder
+   (``.polyformer-staging-<random>/<name>``, so on the same file system) and flushed
+   to disk; whatever temporary files a writer makes itself land there too;
 2. one small journal, ``.polyformer-commit.json``, is written atomically: it lists the
-   renames (temporary -> final) and the files of the old save to delete;
-3. the renames and deletions are done, then the journal is removed.
+   renames (staged -> final) and the files of the old save to delete;
+3. the renames and deletions are done, the staging folder is removed, then the journal.
 
-A kill before step 2 leaves the old files untouched (plus temporary files the next save
+A kill before step 2 leaves the old files untouched (plus a staging folder the next save
 deletes). A kill during step 3 leaves the journal: every loader refuses such a folder
 with :class:`InterruptedSaveError`, and the next save into it (or
 :func:`complete_interrupted_save`) finishes the interrupted commit first, which is always
@@ -30,6 +31,7 @@ import contextvars
 import json
 import os
 import secrets
+import shutil
 import signal
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -48,7 +50,8 @@ __all__ = [
 
 #: The commit journal; present only while a save is committing (or after it was killed doing so).
 JOURNAL_NAME = ".polyformer-commit.json"
-_TMP_SUFFIX = ".polyformer-tmp"
+#: Prefix of the hidden folders new files are written in before they are renamed into place.
+STAGING_PREFIX = ".polyformer-staging-"
 #: Test hook (see tests/test_atomic_save.py): SIGKILL this process at the k-th commit step.
 KILL_AT_STEP_ENV = "POLYFORMER_TEST_KILL_AT_COMMIT_STEP"
 
@@ -71,7 +74,7 @@ class InterruptedSaveError(CheckpointError):
 def _step() -> None:
     """A point where a commit can be interrupted; the test hook kills the process at the chosen one.
 
-    Steps: each temporary file created (the previous one is then fully written), the start
+    Steps: each staged file created (the previous one is then fully written), the start
     of a commit (all files written), the journal's temporary file written, the journal in
     place, each rename, each deletion, the journal removed. Unset (always, outside the kill
     tests), this costs one environment lookup.
@@ -117,8 +120,11 @@ def _lock_dir(path: Path, stack: contextlib.ExitStack) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
 
 
-def _is_temp_name(name: str) -> bool:
-    return name.startswith(".") and name.endswith(_TMP_SUFFIX)
+def _remove_staging(folder: Path) -> None:
+    """Delete the staging folders of earlier saves in ``folder`` (interrupted, or whose clean-up was)."""
+    for entry in os.scandir(folder):
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _within(path: Path, root: Path) -> bool:
@@ -129,7 +135,7 @@ def _within(path: Path, root: Path) -> bool:
 class FolderTransaction:
     """The files one save writes under ``root``, committed together when the ``with`` block ends.
 
-    Use :meth:`path` to get the temporary path a new file is written to, :meth:`write_text`
+    Use :meth:`path` to get the staged path a new file is written to, :meth:`write_text`
     for text files, and :meth:`remove` for files of an older save that this one replaces.
     Paths are full paths inside ``root`` (subfolders included).
     """
@@ -141,50 +147,45 @@ class FolderTransaction:
         self._journaled = False
         self._renames: list[tuple[Path, Path]] = []
         self._removals: list[Path] = []
-        self._folders: set[str] = set()  # real paths of the folders locked and cleaned
+        self._staging: dict[str, Path] = {}  # real path of each folder used -> its staging folder
 
-    def _folder(self, folder: Path) -> None:
-        """First use of a folder: create it, lock it, finish an interrupted save there, delete stale temporary files."""
+    def _staging_for(self, folder: Path) -> Path:
+        """First use of a folder: create and lock it, finish an interrupted save there, delete stale staging."""
         key = os.path.realpath(folder)  # one lock per folder, however it is spelled
-        if key in self._folders:
-            return
+        if key in self._staging:
+            return self._staging[key]
         if not _within(folder, self.root):
             raise ValueError(f"{folder} is outside the folder being saved, {self.root}")
         folder.mkdir(parents=True, exist_ok=True)
         _lock_dir(folder, self._stack)
         if (folder / JOURNAL_NAME).exists():
             _roll_forward(folder)
-        for entry in os.scandir(folder):
-            if _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
-        self._folders.add(key)
+        _remove_staging(folder)
+        staging = folder / f"{STAGING_PREFIX}{secrets.token_hex(4)}"
+        staging.mkdir()
+        self._staging[key] = staging
+        return staging
 
     def path(self, target: str | os.PathLike) -> Path:
-        """A new, empty temporary file beside ``target``; at commit it becomes ``target``."""
+        """A new, empty staged file for ``target``; at commit it becomes ``target``."""
         target = Path(target).expanduser().absolute()
         if any(final == target for _, final in self._renames):
             raise ValueError(f"{target} is written twice in one save")
-        self._folder(target.parent)
+        staged = self._staging_for(target.parent) / target.name
         _step()
-        while True:
-            tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
-            try:
-                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-                break
-            except FileExistsError:
-                continue
-        self._renames.append((tmp, target))
-        return tmp
+        os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        self._renames.append((staged, target))
+        return staged
 
     def write_text(self, target: str | os.PathLike, text: str) -> Path:
         """Write ``text`` (UTF-8) as ``target``; returns ``target``."""
-        Path(self.path(target)).write_text(text, encoding="utf-8")
-        return Path(target)
+        self.path(target).write_text(text, encoding="utf-8")
+        return Path(target).expanduser().absolute()
 
     def remove(self, target: str | os.PathLike) -> None:
         """Delete ``target`` (a file of an older save that this one does not write) at commit."""
         target = Path(target).expanduser().absolute()
-        self._folder(target.parent)
+        self._staging_for(target.parent)
         if os.path.lexists(target) and target not in self._removals:
             self._removals.append(target)
 
@@ -192,21 +193,21 @@ class FolderTransaction:
     def _commit(self) -> None:
         removals = [path for path in self._removals if all(path != final for _, final in self._renames)]
         if not self._renames and not removals:
+            self._finish()
             return
         _step()
-        for tmp, _ in self._renames:
-            _fsync_file(tmp)
-        if len(self._renames) + len(removals) == 1:
+        for staged, _ in self._renames:
+            _fsync_file(staged)
+        if len(self._renames) + len(removals) <= 1:
             # One rename (or one deletion) is atomic on its own: no journal needed.
             _apply(self._renames, removals)
-            for folder in self._folders:
-                _fsync_dir(Path(folder))
+            self._finish()
             return
         journal = {
-            "renames": [[self._relative(tmp), self._relative(final)] for tmp, final in self._renames],
+            "renames": [[self._relative(staged), self._relative(final)] for staged, final in self._renames],
             "remove": [self._relative(path) for path in removals],
         }
-        journal_tmp = self.root / f".{JOURNAL_NAME}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+        journal_tmp = self._staging[os.path.realpath(self.root)] / JOURNAL_NAME
         with open(journal_tmp, "w", encoding="utf-8") as handle:
             json.dump(journal, handle)
             handle.flush()
@@ -217,18 +218,22 @@ class FolderTransaction:
         _fsync_dir(self.root)
         _step()
         _apply(self._renames, removals)
-        for folder in self._folders:
-            _fsync_dir(Path(folder))
+        self._finish()
         os.unlink(self.root / JOURNAL_NAME)
         _fsync_dir(self.root)
         _step()
 
+    def _finish(self) -> None:
+        """After the renames: make them durable and delete the (now empty) staging folders."""
+        for staging in self._staging.values():
+            _fsync_dir(staging.parent)
+            shutil.rmtree(staging, ignore_errors=True)
+
     def _abort(self) -> None:
         if self._journaled:
-            return  # the commit began: the journal needs every file to finish it later, so nothing is deleted
-        for tmp, _ in self._renames:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            return  # the commit began: the journal needs the staged files to finish it later
+        for staging in self._staging.values():
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _relative(self, path: Path) -> str:
         """``path`` relative to the root, as the journal stores it (folders compared by real path)."""
@@ -237,10 +242,10 @@ class FolderTransaction:
 
 
 def _apply(renames: list[tuple[Path, Path]], removals: list[Path]) -> None:
-    """Rename each temporary file that is still there, then delete the old files; idempotent."""
-    for tmp, final in renames:
-        if os.path.lexists(tmp):
-            os.replace(tmp, final)
+    """Rename each staged file that is still there, then delete the old files; idempotent."""
+    for staged, final in renames:
+        if os.path.lexists(staged):
+            os.replace(staged, final)
         _step()
     for path in removals:
         with contextlib.suppress(FileNotFoundError):
@@ -253,7 +258,8 @@ def _roll_forward(root: Path) -> None:
     journal_path = root / JOURNAL_NAME
     try:
         journal = json.loads(journal_path.read_text(encoding="utf-8"))
-        renames = [(_journal_path(root, tmp, temp=True), _journal_path(root, final)) for tmp, final in journal["renames"]]
+        renames = [(_journal_path(root, staged, staged=True), _journal_path(root, final))
+                   for staged, final in journal["renames"]]
         removals = [_journal_path(root, name) for name in journal["remove"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise InterruptedSaveError(
@@ -261,20 +267,21 @@ def _roll_forward(root: Path) -> None:
             f"Check them, then delete {JOURNAL_NAME}."
         ) from None
     _apply(renames, removals)
-    for folder in {root, *(final.parent for _, final in renames)}:
-        _fsync_dir(folder)
+    for staging in {staged.parent for staged, _ in renames}:
+        _fsync_dir(staging.parent)
+        shutil.rmtree(staging, ignore_errors=True)
     os.unlink(journal_path)
     _fsync_dir(root)
     _step()
 
 
-def _journal_path(root: Path, name: str, temp: bool = False) -> Path:
-    """A path the journal names: relative, inside ``root``, and a temporary name where one is expected."""
-    pure = PurePosixPath(name)
-    if not isinstance(name, str) or pure.is_absolute() or ".." in pure.parts or "\\" in name:
+def _journal_path(root: Path, name: str, staged: bool = False) -> Path:
+    """A path the journal names: relative, inside ``root``, and in a staging folder where one is expected."""
+    pure = PurePosixPath(name) if isinstance(name, str) else None
+    if pure is None or pure.is_absolute() or ".." in pure.parts or "\\" in name:
         raise ValueError(f"entry {name!r} is not a relative path inside the folder")
-    if temp and not _is_temp_name(pure.name):
-        raise ValueError(f"entry {name!r} is not a temporary file name")
+    if staged and not (len(pure.parts) >= 2 and pure.parts[-2].startswith(STAGING_PREFIX)):
+        raise ValueError(f"entry {name!r} is not in a staging folder")
     path = root.joinpath(*pure.parts)
     if not _within(path.parent, root):
         raise ValueError(f"entry {name!r} leads out of the folder through a symlink")
@@ -286,7 +293,7 @@ def folder_transaction(folder: str | os.PathLike) -> Iterator[FolderTransaction]
     """Commit every file written through the yielded transaction together, or none of them.
 
     The folder (created if needed) is locked for the duration; an interrupted save found
-    there is finished first, and stale temporary files are deleted. If the block raises,
+    there is finished first, and stale staging folders are deleted. If the block raises,
     the new files are discarded and the folder is left as it was. Inside another
     transaction whose folder contains ``folder``, that transaction is reused.
     """
@@ -307,7 +314,7 @@ def folder_transaction(folder: str | os.PathLike) -> Iterator[FolderTransaction]
         transaction = FolderTransaction(folder, stack, active)
         token = _active.set(transaction)
         try:
-            transaction._folder(folder)
+            transaction._staging_for(folder)
             yield transaction
             transaction._commit()
         except BaseException:
@@ -322,7 +329,7 @@ def folder_transaction(folder: str | os.PathLike) -> Iterator[FolderTransaction]
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path for ``target``; it becomes ``target`` when the enclosing save commits.
+    """Yield a staged path for ``target``; it becomes ``target`` when the enclosing save commits.
 
     Outside any save, the file is its own transaction (one atomic rename).
     """
@@ -368,4 +375,5 @@ def complete_interrupted_save(folder: str | os.PathLike) -> bool:
         if not (folder / JOURNAL_NAME).exists():  # the running save finished while we waited
             return False
         _roll_forward(folder)
+        _remove_staging(folder)
     return True
