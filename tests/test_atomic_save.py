@@ -419,3 +419,13 @@ def test_saves_write_the_usual_file_names_only(checkpoints, tmp_path):
     loaded = load_tensors(find_weight_files(tmp_path))
     source = load_tensors(find_weight_files(checkpoints / "new-source"))
     assert loaded.keys() == source.keys() and all(np.array_equal(loaded[k], source[k]) for k in source)
+
+
+def test_saved_files_get_the_usual_permissions(checkpoints, tmp_path):
+    """safetensors writes through its own private (0600) temporary file; the saved file is 0666 less the umask."""
+    probe = tmp_path / "probe"
+    probe.touch()  # created with 0666 less the umask
+    expected = probe.stat().st_mode & 0o777
+    folder = tmp_path / "saved"
+    polyformer.DistilBertModel.from_pretrained(checkpoints / "new-source").save_pretrained(folder, max_shard_size=SHARDED)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {p.name: expected for p in folder.iterdir()}

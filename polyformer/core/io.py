@@ -148,6 +148,7 @@ class FolderTransaction:
         self._renames: list[tuple[Path, Path]] = []
         self._removals: list[Path] = []
         self._staging: dict[str, Path] = {}  # real path of each folder used -> its staging folder
+        self._modes: dict[Path, int] = {}
 
     def _staging_for(self, folder: Path) -> Path:
         """First use of a folder: create and lock it, finish an interrupted save there, delete stale staging."""
@@ -174,6 +175,9 @@ class FolderTransaction:
         staged = self._staging_for(target.parent) / target.name
         _step()
         os.close(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        # The usual permissions (0666 less the umask); restored at commit if a writer replaced
+        # the file with its own private temporary file (safetensors does).
+        self._modes[staged] = os.stat(staged).st_mode & 0o777
         self._renames.append((staged, target))
         return staged
 
@@ -197,6 +201,7 @@ class FolderTransaction:
             return
         _step()
         for staged, _ in self._renames:
+            os.chmod(staged, self._modes[staged])
             _fsync_file(staged)
         if len(self._renames) + len(removals) <= 1:
             # One rename (or one deletion) is atomic on its own: no journal needed.
