@@ -429,3 +429,26 @@ def test_saved_files_get_the_usual_permissions(checkpoints, tmp_path):
     folder = tmp_path / "saved"
     polyformer.DistilBertModel.from_pretrained(checkpoints / "new-source").save_pretrained(folder, max_shard_size=SHARDED)
     assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {p.name: expected for p in folder.iterdir()}
+
+
+def test_concurrent_saves_into_one_folder_take_turns(checkpoints, tmp_path):
+    """Two threads saving different checkpoints into one folder: each commit is whole, nothing is left behind.
+
+    Without the folder lock, one save would delete the other's staging folder mid-write.
+    """
+    old = polyformer.DistilBertModel.from_pretrained(checkpoints / "old-single")
+    new = polyformer.DistilBertModel.from_pretrained(checkpoints / "new-source")
+    expected = {}
+    for name, model, size in (("old", old, SINGLE), ("new", new, SHARDED)):
+        model.save_pretrained(tmp_path / name, max_shard_size=size)
+        expected[name] = visible_files(tmp_path / name)
+    folder = tmp_path / "shared"
+
+    def save_repeatedly(model, size):
+        for _ in range(5):
+            model.save_pretrained(folder, max_shard_size=size)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(save_repeatedly, old, SINGLE), pool.submit(save_repeatedly, new, SHARDED)]:
+            future.result()
+    assert visible_files(folder) in (expected["old"], expected["new"]) and hidden_files(folder) == []
