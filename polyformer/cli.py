@@ -57,7 +57,8 @@ def _human(n: float, unit: str = "") -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from .core.checkpoint import find_weight_files, read_tensor_infos
+    from .core.checkpoint import (LEGACY_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, CheckpointError,
+                                  find_weight_files, read_tensor_infos)
     from .core.configuration import CONFIG_NAME, read_json_dict
     from .core.hub import resolve_folder
 
@@ -73,12 +74,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 print(f"  {key + ':':<15}{config[key]}")
     else:
         print("  (no config.json)")
-    try:
-        files = find_weight_files(folder)
-    except ValueError as exc:
-        print(f"  weights: {exc}")
-        files = []
-    infos = read_tensor_infos(files)
+    # A damaged weights file is reported (and makes the exit status 2), but the summary goes on:
+    # seeing the folder's files is what one needs to repair it.
+    problem, infos = None, {}
+    if not any((folder / name).exists() for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)):
+        legacy = f" (only {LEGACY_WEIGHTS_NAME}, which is not read)" if (folder / LEGACY_WEIGHTS_NAME).is_file() else ""
+        print(f"  weights:       none{legacy}")
+    else:
+        try:
+            infos = read_tensor_infos(find_weight_files(folder))
+        except CheckpointError as exc:
+            problem = exc
+            print(f"  weights:       unreadable ({exc})")
     if infos:
         n_params = 0
         dtypes: dict[str, int] = {}
@@ -97,6 +104,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for path in sorted(folder.iterdir()):
         if path.is_file():
             print(f"    {path.name:<40} {_human(path.stat().st_size, 'B')}")
+    if problem is not None:
+        print(f"polyformer inspect: error: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -249,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, NotADirectoryError, ValueError, ImportError, TypeError) as exc:
+    except (OSError, ValueError, ImportError, TypeError) as exc:  # OSError: missing or unreadable files
         print(f"polyformer {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -9,11 +9,15 @@ own type (``framework="pt"``), and written from numpy or torch tensors.
 
 Legacy ``pytorch_model.bin`` files are read only when asked for explicitly, and then
 with ``torch.load(weights_only=True)``: no pickle code from a checkpoint ever runs.
+
+Nothing a checkpoint holds is trusted: shard names in the index must stay inside the
+folder (:func:`~polyformer.core.hub.contained_path`), and a safetensors header is
+checked whole (types, dtypes, offsets inside the file, no overlap, byte lengths) before
+any tensor is read, so a bad file is one :class:`CheckpointError` naming it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -21,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .io import atomic_path, atomic_write_text
+from .hub import contained_path
+from .io import CheckpointError, check_not_interrupted, folder_transaction
 
 __all__ = [
     "SAFE_WEIGHTS_NAME",
@@ -29,6 +34,10 @@ __all__ = [
     "LEGACY_WEIGHTS_NAME",
     "CheckpointError",
     "TensorInfo",
+    "FLOAT_DTYPES",
+    "shard_names",
+    "index_json",
+    "remove_stale_weight_files",
     "find_weight_files",
     "read_tensor_infos",
     "iter_tensors",
@@ -45,27 +54,55 @@ _SHARD_RE = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
 # safetensors dtype codes -> bytes per element
 _DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
                 "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
-
-
-class CheckpointError(ValueError):
-    """A weights file that is missing, malformed, or does not fit the model."""
+#: The floating-point safetensors dtype codes.
+FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
+#: safetensors' own limit on the header's size.
+_MAX_HEADER = 100_000_000
 
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """What a safetensors header says of one tensor, read without loading its data."""
+    """What a safetensors header says of one tensor, read without loading its data.
+
+    ``start`` / ``end`` are absolute byte offsets of its data in ``file``.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     file: Path
+    start: int = 0
+    end: int = 0
 
     @property
     def nbytes(self) -> int:
-        size = _DTYPE_SIZES.get(self.dtype, 4)
-        for dim in self.shape:
-            size *= dim
-        return size
+        return _expected_nbytes(self.dtype, self.shape)
+
+
+def _expected_nbytes(dtype: str, shape: tuple[int, ...]) -> int:
+    size = _DTYPE_SIZES[dtype]
+    for dim in shape:
+        size *= dim
+    return size
+
+
+def shard_names(count: int) -> list[str]:
+    """The file names of a save in ``count`` files: ``model.safetensors``, or numbered shards."""
+    if count == 1:
+        return [SAFE_WEIGHTS_NAME]
+    return [f"model-{i + 1:05d}-of-{count:05d}.safetensors" for i in range(count)]
+
+
+def remove_stale_weight_files(transaction, folder: Path, written: list[str]) -> None:
+    """Have ``transaction`` delete the weight files of an older save that ``written`` does not replace.
+
+    Otherwise an old index would keep pointing at old shards, or an old
+    ``model.safetensors`` would sit beside new shards.
+    """
+    for path in folder.iterdir():
+        name = path.name
+        if name not in written and (_SHARD_RE.match(name) or name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)):
+            transaction.remove(path)
 
 
 def parse_size(size: int | str) -> int:
@@ -96,26 +133,28 @@ def find_weight_files(folder: str | os.PathLike, *, use_safetensors: bool | None
     that explains how to opt in.
     """
     folder = Path(folder)
+    check_not_interrupted(folder)
     if use_safetensors is not False:
         index = folder / SAFE_WEIGHTS_INDEX_NAME
         if index.is_file():
-            weight_map = _read_index(index)
-            files = []
-            for name in dict.fromkeys(weight_map.values()):
-                path = folder / name
-                if not path.is_file():
-                    raise CheckpointError(f"{index} lists shard '{name}', which is missing from {folder}")
-                files.append(path)
-            return files
+            contained_path(folder, index.name, named_by=f"the folder {folder}")
+            files: dict[str, Path] = {}
+            for tensor, name in _read_index(index).items():
+                if name not in files:
+                    path = contained_path(folder, name, named_by=f"{index}: weight_map entry '{tensor}'")
+                    if not path.is_file():
+                        raise CheckpointError(f"{index} lists shard '{name}', which is missing from {folder}")
+                    files[name] = path
+            return list(files.values())
         single = folder / SAFE_WEIGHTS_NAME
         if single.is_file():
-            return [single]
+            return [contained_path(folder, single.name, named_by=f"the folder {folder}")]
         if use_safetensors:
             raise CheckpointError(f"no {SAFE_WEIGHTS_NAME} or {SAFE_WEIGHTS_INDEX_NAME} in {folder}")
     legacy = folder / LEGACY_WEIGHTS_NAME
     if use_safetensors is False:
         if legacy.is_file():
-            return [legacy]
+            return [contained_path(folder, legacy.name, named_by=f"the folder {folder}")]
         raise CheckpointError(f"no {LEGACY_WEIGHTS_NAME} in {folder}")
     hint = (
         f" It has {LEGACY_WEIGHTS_NAME} (a pickle file): pass use_safetensors=False to load it with "
@@ -137,8 +176,23 @@ def _read_index(index: Path) -> dict[str, str]:
     return weight_map
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    """Parse a safetensors header by hand, so that a truncated file is caught before any read."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_header(path: Path) -> list[TensorInfo]:
+    """The tensors of a safetensors file, from its header, checked whole before any data is read.
+
+    Checks what safetensors itself requires, so that every bad file gets one
+    :class:`CheckpointError` naming it: a JSON object of tensor name -> ``dtype`` (a
+    known code), ``shape`` (non-negative ints) and ``data_offsets`` ([start, end] ints);
+    ``end - start`` equal to dtype size x shape; the tensors' data back to back, without
+    overlap or gap, filling the file exactly.
+    """
+
+    def bad(problem: str) -> CheckpointError:
+        return CheckpointError(f"{path} is not a valid safetensors file: {problem}")
+
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -146,18 +200,59 @@ def _read_header(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} is not a safetensors file: it is {size} bytes long (truncated?)")
         header_len = int.from_bytes(head, "little")
         if header_len <= 0 or 8 + header_len > size:
-            raise CheckpointError(f"{path} is not a valid safetensors file: its header is cut off (truncated?)")
+            raise bad(f"its header is cut off (it says {header_len} bytes; the file has {size}; truncated?)")
+        if header_len > _MAX_HEADER:
+            raise bad(f"its header is {header_len} bytes, more than the format allows ({_MAX_HEADER})")
         try:
             header = json.loads(handle.read(header_len))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CheckpointError(f"{path} is not a valid safetensors file: its header is not JSON") from None
-    data_end = max((info["data_offsets"][1] for key, info in header.items() if key != "__metadata__"), default=0)
-    if 8 + header_len + data_end > size:
-        raise CheckpointError(
-            f"{path} is truncated: its header describes {data_end} bytes of tensor data, "
-            f"but only {size - 8 - header_len} are there"
-        )
-    return header
+            raise bad("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise bad(f"its header must be a JSON object of tensor name -> entry, found {type(header).__name__}")
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise bad("its __metadata__ must be an object of string -> string")
+
+    data_size = size - 8 - header_len
+    infos = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"tensor '{name}'"
+        if not isinstance(entry, dict):
+            raise bad(f"{where} must be an object with dtype, shape and data_offsets, found {type(entry).__name__}")
+        missing = [key for key in ("dtype", "shape", "data_offsets") if key not in entry]
+        if missing:
+            raise bad(f"{where} has no {' or '.join(missing)}")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _DTYPE_SIZES:
+            raise bad(f"{where} has dtype {dtype!r}; expected one of {', '.join(_DTYPE_SIZES)}")
+        if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+            raise bad(f"{where} has shape {shape!r}; expected a list of non-negative integers")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1]):
+            raise bad(f"{where} has data_offsets {offsets!r}; expected [start, end] with 0 <= start <= end")
+        expected = _expected_nbytes(dtype, tuple(shape))
+        if offsets[1] - offsets[0] != expected:
+            raise bad(f"{where} takes {offsets[1] - offsets[0]} bytes, but {dtype} x {shape} is {expected} bytes")
+        if offsets[1] > data_size:
+            raise CheckpointError(
+                f"{path} is truncated: {where} ends at byte {offsets[1]} of the tensor data, but only {data_size} "
+                f"bytes are there"
+            )
+        infos.append(TensorInfo(name, tuple(shape), dtype, path, 8 + header_len + offsets[0], 8 + header_len + offsets[1]))
+
+    position, previous = 8 + header_len, None
+    for info in sorted(infos, key=lambda i: (i.start, i.end)):
+        if info.start < position:
+            raise bad(f"tensor '{info.name}' overlaps tensor '{previous}'")
+        if info.start > position:
+            raise bad(f"bytes {position - 8 - header_len} to {info.start - 8 - header_len} of the tensor data belong "
+                      f"to no tensor")
+        position, previous = info.end, info.name
+    if position != size:
+        raise bad(f"{size - position} bytes after the last tensor belong to no tensor")
+    return infos
 
 
 def read_tensor_infos(files: list[Path]) -> dict[str, TensorInfo]:
@@ -166,10 +261,8 @@ def read_tensor_infos(files: list[Path]) -> dict[str, TensorInfo]:
     for path in files:
         if path.suffix == ".bin":
             continue
-        for name, info in _read_header(path).items():
-            if name == "__metadata__":
-                continue
-            infos[name] = TensorInfo(name, tuple(info["shape"]), info["dtype"], path)
+        for info in _read_header(path):
+            infos[info.name] = info
     return infos
 
 
@@ -185,7 +278,7 @@ def iter_tensors(files: list[Path], framework: str = "np", names: set[str] | Non
         if path.suffix == ".bin":
             yield from _iter_legacy(path, framework, names)
             continue
-        _read_header(path)  # clear error for a truncated file
+        _read_header(path)  # one clear error for a truncated or malformed file
         try:
             with safe_open(str(path), framework=framework) as handle:
                 for name in handle.keys():
@@ -226,13 +319,11 @@ def save_tensors(
     """Write ``tensors`` (numpy arrays or torch tensors, not mixed) in the HF layout.
 
     One ``model.safetensors`` when everything fits in ``max_shard_size``, else shards and
-    an index. Each file is written to a temporary name and moved into place, and weight
-    files of an earlier save that this one does not use are removed afterwards, so the
-    folder never mixes two saves.
+    an index. The files, and the removal of weight files of an earlier save that this
+    one does not replace, are committed together (:func:`~polyformer.core.io.folder_transaction`,
+    joined with the caller's when there is one), so the folder never mixes two saves.
     """
     save_directory = Path(save_directory)
-    if save_directory.is_file():
-        raise NotADirectoryError(f"save_directory '{save_directory}' is a file; expected a folder")
     limit = parse_size(max_shard_size)
     metadata = {"format": "pt", **(metadata or {})}
     if not tensors:
@@ -254,34 +345,22 @@ def save_tensors(
     else:
         from safetensors.numpy import save_file
 
-    save_directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    if len(shards) == 1:
-        names = [SAFE_WEIGHTS_NAME]
-    else:
-        names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
-    # Every shard goes to a temporary file first; they are moved into place together
-    # only when all were written, so a failure midway leaves the folder as it was.
-    with contextlib.ExitStack() as stack:
-        for shard, name in zip(shards, names):
-            target = save_directory / name
-            tmp = stack.enter_context(atomic_path(target))
-            save_file(_contiguous(shard, is_torch), str(tmp), metadata=metadata)
-            written.append(target)
-    index = save_directory / SAFE_WEIGHTS_INDEX_NAME
-    if len(shards) > 1:
-        weight_map = {tensor_name: name for shard, name in zip(shards, names) for tensor_name in shard}
-        total = sum(_nbytes(t) for t in tensors.values())
-        atomic_write_text(
-            index, json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n"
-        )
-        written.append(index)
-    elif index.exists():
-        index.unlink()
-    for stale in save_directory.iterdir():
-        if (_SHARD_RE.match(stale.name) or stale.name == SAFE_WEIGHTS_NAME) and stale not in written:
-            stale.unlink()
+    names = shard_names(len(shards))
+    written = [save_directory / name for name in names]
+    with folder_transaction(save_directory) as transaction:
+        for shard, target in zip(shards, written):
+            save_file(_contiguous(shard, is_torch), str(transaction.path(target)), metadata=metadata)
+        if len(shards) > 1:
+            weight_map = {tensor_name: name for shard, name in zip(shards, names) for tensor_name in shard}
+            total = sum(_nbytes(t) for t in tensors.values())
+            written.append(transaction.write_text(save_directory / SAFE_WEIGHTS_INDEX_NAME, index_json(weight_map, total)))
+        remove_stale_weight_files(transaction, save_directory, [path.name for path in written])
     return written
+
+
+def index_json(weight_map: dict[str, str], total_size: int) -> str:
+    """The text of ``model.safetensors.index.json``."""
+    return json.dumps({"metadata": {"total_size": total_size}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n"
 
 
 def _contiguous(shard: dict[str, Any], is_torch: bool) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .hub import resolve_file
-from .io import atomic_write_text
+from .io import atomic_write_text, folder_transaction
 
 __all__ = ["PretrainedConfig", "CONFIG_NAME", "VERSION_KEY", "ACTIVATIONS"]
 
@@ -362,8 +362,8 @@ class PretrainedConfig:
         save_directory = Path(save_directory)
         if save_directory.is_file():
             raise NotADirectoryError(f"save_directory '{save_directory}' is a file; expected a folder")
-        save_directory.mkdir(parents=True, exist_ok=True)
-        self.to_json_file(save_directory / CONFIG_NAME)
+        with folder_transaction(save_directory):  # joins the model's save when called from one
+            self.to_json_file(save_directory / CONFIG_NAME)
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
@@ -549,6 +549,8 @@ def read_json_dict(path: Path) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a JSON file: it is not UTF-8 text (a weights file?)") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -19,23 +19,26 @@ from pathlib import Path
 from typing import Callable
 
 from .checkpoint import (
+    LEGACY_WEIGHTS_NAME,
     SAFE_WEIGHTS_INDEX_NAME,
-    SAFE_WEIGHTS_NAME,
     CheckpointError,
     TensorInfo,
     find_weight_files,
+    index_json,
     parse_size,
     read_tensor_infos,
+    remove_stale_weight_files,
+    shard_names,
 )
 from .configuration import CONFIG_NAME, read_json_dict
-from .io import atomic_path, atomic_write_text
+from .hub import contained_path
+from .io import JOURNAL_NAME, check_not_interrupted, folder_transaction
 
 __all__ = ["convert_checkpoint", "DTYPE_CODES"]
 
 #: User-facing dtype names -> safetensors dtype codes.
 DTYPE_CODES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
 _FLOAT_CODES = {"F32", "F16", "BF16", "F64"}
-_WEIGHT_FILES = {SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME}
 
 
 def _numpy_dtype(code: str):
@@ -50,27 +53,13 @@ def _numpy_dtype(code: str):
     return np.dtype({"F32": "float32", "F16": "float16", "F64": "float64"}[code])
 
 
-def _read_bytes(info: TensorInfo, offsets: dict[str, tuple[int, int, int]]) -> bytes:
-    base, start, end = offsets[info.name]
+def _read_bytes(info: TensorInfo) -> bytes:
     with open(info.file, "rb") as handle:
-        handle.seek(base + start)
-        data = handle.read(end - start)
-    if len(data) != end - start:
+        handle.seek(info.start)
+        data = handle.read(info.end - info.start)
+    if len(data) != info.end - info.start:
         raise CheckpointError(f"{info.file} is truncated while reading tensor '{info.name}'")
     return data
-
-
-def _data_offsets(files: list[Path]) -> dict[str, tuple[int, int, int]]:
-    """Tensor name -> (data section start, begin, end) byte offsets in its file."""
-    offsets = {}
-    for path in files:
-        with open(path, "rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(header_len))
-        for name, meta in header.items():
-            if name != "__metadata__":
-                offsets[name] = (8 + header_len, *meta["data_offsets"])
-    return offsets
 
 
 def _cast(data: bytes, info: TensorInfo, code: str) -> bytes:
@@ -88,7 +77,7 @@ def _write_shard(path: Path, entries: list[tuple[str, str, tuple[int, ...], byte
         offset += len(data)
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     header_bytes += b" " * (-len(header_bytes) % 8)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with open(path, "wb") as handle:
         handle.write(len(header_bytes).to_bytes(8, "little"))
         handle.write(header_bytes)
         for _, _, _, data in entries:
@@ -107,7 +96,9 @@ def convert_checkpoint(
 
     ``dtype`` ("float32", "float16", "bfloat16") applies to floating-point tensors only;
     other files of the folder (config, tokenizer) are copied, with the config's ``dtype``
-    updated. ``progress(done_bytes, total_bytes)`` is called after each tensor.
+    updated. ``progress(done_bytes, total_bytes)`` is called after each tensor. The
+    destination's files are committed together, as every save is
+    (:func:`~polyformer.core.io.folder_transaction`).
     """
     source, destination = Path(source), Path(destination)
     if not source.is_dir():
@@ -119,9 +110,9 @@ def convert_checkpoint(
     if dtype is not None and dtype not in DTYPE_CODES:
         raise ValueError(f"dtype {dtype!r} is not supported; expected one of {', '.join(DTYPE_CODES)}")
     limit = parse_size(max_shard_size)
+    check_not_interrupted(source)
     files = find_weight_files(source, use_safetensors=True)
     infos = read_tensor_infos(files)
-    offsets = _data_offsets(files)
     target_code = DTYPE_CODES[dtype] if dtype else None
 
     def out_code(info: TensorInfo) -> str:
@@ -140,43 +131,50 @@ def convert_checkpoint(
             current = 0
         plan[-1].append(info)
         current += size
-    names = [SAFE_WEIGHTS_NAME] if len(plan) == 1 else [
-        f"model-{i + 1:05d}-of-{len(plan):05d}.safetensors" for i in range(len(plan))]
+    names = shard_names(len(plan))
+    config = read_json_dict(contained_path(source, CONFIG_NAME, named_by=f"the folder {source}")) \
+        if dtype and (source / CONFIG_NAME).is_file() else None
 
-    destination.mkdir(parents=True, exist_ok=True)
     total = sum(out_size(info) for info in infos.values())
     done = 0
     written = []
-    for shard, name in zip(plan, names):
-        entries = []
-        for info in shard:
-            data = _read_bytes(info, offsets)
-            code = out_code(info)
-            if code != info.dtype:
-                data = _cast(data, info, code)
-            entries.append((info.name, code, info.shape, data))
-            done += len(data)
-            if progress:
-                progress(done, total)
-        _write_shard(destination / name, entries, {"format": "pt"})
-        written.append(destination / name)
-        del entries
-    if len(plan) > 1:
-        weight_map = {info.name: name for shard, name in zip(plan, names) for info in shard}
-        atomic_write_text(destination / SAFE_WEIGHTS_INDEX_NAME, json.dumps(
-            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
-        written.append(destination / SAFE_WEIGHTS_INDEX_NAME)
+    with folder_transaction(destination) as transaction:
+        for shard, name in zip(plan, names):
+            entries = []
+            for info in shard:
+                data = _read_bytes(info)
+                code = out_code(info)
+                if code != info.dtype:
+                    data = _cast(data, info, code)
+                entries.append((info.name, code, info.shape, data))
+                done += len(data)
+                if progress:
+                    progress(done, total)
+            _write_shard(transaction.path(destination / name), entries, {"format": "pt"})
+            written.append(destination / name)
+            del entries
+        if len(plan) > 1:
+            weight_map = {info.name: name for shard, name in zip(plan, names) for info in shard}
+            written.append(transaction.write_text(destination / SAFE_WEIGHTS_INDEX_NAME, index_json(weight_map, total)))
+        remove_stale_weight_files(transaction, destination, [path.name for path in written])
 
-    for path in source.iterdir():
-        if path.is_file() and path.name not in _WEIGHT_FILES and not path.name.endswith(".safetensors") \
-                and path.suffix != ".bin":
-            shutil.copyfile(path, destination / path.name)
-    if dtype and (destination / CONFIG_NAME).is_file():
-        config = read_json_dict(destination / CONFIG_NAME)
-        config["dtype"] = dtype
-        config.pop("torch_dtype", None)
-        atomic_write_text(destination / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for path in sorted(source.iterdir()):
+            if _is_weight_or_internal(path.name) or not path.is_file():
+                continue
+            if config is not None and path.name == CONFIG_NAME:
+                config["dtype"] = dtype
+                config.pop("torch_dtype", None)
+                transaction.write_text(destination / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+            else:
+                original = contained_path(source, path.name, named_by=f"the folder {source}")
+                shutil.copyfile(original, transaction.path(destination / path.name))
     return written
+
+
+def _is_weight_or_internal(name: str) -> bool:
+    """Files convert writes itself (weights) or never copies (a commit journal)."""
+    return (name.endswith(".safetensors") or name == SAFE_WEIGHTS_INDEX_NAME or name == LEGACY_WEIGHTS_NAME
+            or name.endswith(".bin") or name == JOURNAL_NAME)
 
 
 def _itemsize(code: str) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .configuration import read_json_dict, set_existing_attributes
 from .hub import resolve_file
-from .io import atomic_write_text
+from .io import atomic_write_text, folder_transaction
 from .tensors import stack_as_array, tensor_converter
 
 __all__ = [
@@ -145,9 +145,9 @@ class FeatureExtractionMixin:
         save_directory = Path(save_directory)
         if save_directory.is_file():
             raise NotADirectoryError(f"save_directory '{save_directory}' is a file; expected a folder")
-        save_directory.mkdir(parents=True, exist_ok=True)
         path = save_directory / PREPROCESSOR_CONFIG_NAME
-        self.to_json_file(path)
+        with folder_transaction(save_directory):  # joins a processor's save when called from one
+            self.to_json_file(path)
         return [path]
 
     @classmethod

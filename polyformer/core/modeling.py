@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError, find_weight_files, iter_tensors, read_tensor_infos, save_tensors
+from .checkpoint import FLOAT_DTYPES, CheckpointError, find_weight_files, iter_tensors, read_tensor_infos, save_tensors
 from .configuration import PretrainedConfig
 from .hub import resolve_folder
+from .io import folder_transaction
 
 __all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names"]
 
@@ -118,6 +119,14 @@ class PreTrainedModelMixin:
         """Canonical name -> array of every weight to save (tied targets left out)."""
         raise NotImplementedError
 
+    def _non_float_weights(self) -> set[str]:
+        """Canonical names of the weights that are not floating point (integer buffers); by default none.
+
+        Loading refuses a checkpoint tensor whose kind (floating or not) differs from the
+        model's weight, in every framework alike.
+        """
+        return set()
+
     # ---- names --------------------------------------------------------------------
     @classmethod
     def canonical_class_name(cls) -> str:
@@ -177,6 +186,13 @@ class PreTrainedModelMixin:
         if "torch_dtype" in kwargs and dtype is None:
             dtype = kwargs.pop("torch_dtype")
         options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and Path(pretrained_model_name_or_path).is_file():
+            path = Path(pretrained_model_name_or_path)
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained: '{path}' is a file; a model loads from a checkpoint folder "
+                f"(config.json with model.safetensors, or shards and their index) or a cached hub id: pass the "
+                f"folder, '{path.parent}'."
+            )
         folder = resolve_folder(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
         config = cls._resolve_config(folder, config, kwargs)
         files = find_weight_files(folder, use_safetensors=use_safetensors)
@@ -187,9 +203,16 @@ class PreTrainedModelMixin:
 
         legacy = files[0].suffix == ".bin"
         if legacy:
-            checkpoint_shapes = {name: tuple(t.shape) for name, t in iter_tensors(files, "np")}
+            checkpoint_shapes, checkpoint_floats, where = {}, {}, {}
+            for name, tensor in iter_tensors(files, "np"):
+                checkpoint_shapes[name] = tuple(tensor.shape)
+                checkpoint_floats[name] = (str(tensor.dtype), tensor.dtype.kind == "f")
+                where[name] = files[0]
         else:
-            checkpoint_shapes = {name: ti.shape for name, ti in read_tensor_infos(files).items()}
+            infos = read_tensor_infos(files)
+            checkpoint_shapes = {name: ti.shape for name, ti in infos.items()}
+            checkpoint_floats = {name: (ti.dtype, ti.dtype in FLOAT_DTYPES) for name, ti in infos.items()}
+            where = {name: ti.file for name, ti in infos.items()}
         mapping = map_checkpoint_names(list(checkpoint_shapes), set(model_shapes), cls.base_model_prefix)
         ignore = [re.compile(p) for p in cls.keys_to_ignore_on_load_unexpected]
 
@@ -204,6 +227,7 @@ class PreTrainedModelMixin:
                 continue
             wanted[name] = target
         _route_tied_weights(wanted, model._tied_targets(), cls.tied_weights)
+        _check_float_kinds(wanted, checkpoint_floats, model._non_float_weights(), where)
         if info.mismatched_keys and not ignore_mismatched_sizes:
             lines = "; ".join(f"{n}: checkpoint {c}, model {m}" for n, c, m in info.mismatched_keys)
             raise CheckpointError(
@@ -269,9 +293,9 @@ class PreTrainedModelMixin:
         config = copy.deepcopy(self.config)
         config.architectures = [self.canonical_class_name()]
         config.dtype = _weights_dtype(tensors) or config.dtype  # as transformers does, so dtype="auto" works
-        save_directory.mkdir(parents=True, exist_ok=True)
-        save_tensors(tensors, save_directory, max_shard_size=max_shard_size)
-        config.save_pretrained(save_directory)
+        with folder_transaction(save_directory):  # weights and config are committed together
+            save_tensors(tensors, save_directory, max_shard_size=max_shard_size)
+            config.save_pretrained(save_directory)
 
 
 def _route_tied_weights(wanted: dict[str, str], tied: set[str], tied_weights: dict[str, str]) -> None:
@@ -290,6 +314,24 @@ def _route_tied_weights(wanted: dict[str, str], tied: set[str], tied_weights: di
             del wanted[by_model_name[target]]
         else:
             wanted[by_model_name[target]] = source
+
+
+def _check_float_kinds(wanted: dict[str, str], kinds: dict[str, tuple[str, bool]], non_float: set[str],
+                       where: dict[str, Path]) -> None:
+    """Refuse an integer tensor for a floating-point weight (and the reverse), naming it.
+
+    Frameworks disagree here (PyTorch raises deep inside, Flax keeps an integer
+    parameter, Keras casts silently), so it is decided once, from the header dtypes.
+    """
+    for name, target in wanted.items():
+        dtype, is_float = kinds[name]
+        expects_float = target not in non_float
+        if is_float != expects_float:
+            raise CheckpointError(
+                f"{where[name]}: tensor '{name}' is {dtype}, but the model's weight '{target}' is "
+                f"{'floating point' if expects_float else 'an integer buffer'}: the checkpoint does not fit this model "
+                f"(or was written wrongly); no cast is made between integer and floating-point weights."
+            )
 
 
 def _weights_dtype(tensors: dict[str, Any]) -> str | None:

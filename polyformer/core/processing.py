@@ -18,7 +18,7 @@ from typing import Any
 
 from .feature_extraction import PROCESSOR_CONFIG_NAME, BatchFeature
 from .hub import resolve_folder
-from .io import atomic_write_text
+from .io import folder_transaction
 from .registry import class_name, import_object
 
 __all__ = ["ProcessorMixin", "route_kwargs"]
@@ -194,12 +194,12 @@ class ProcessorMixin:
         folder = Path(save_directory).expanduser()
         if folder.is_file():
             raise NotADirectoryError(f"save_directory '{folder}' is a file; expected a folder")
-        folder.mkdir(parents=True, exist_ok=True)
         files: list[str] = []
-        for attribute, part_folder in self._part_folders(folder).items():
-            files.extend(str(f) for f in getattr(self, attribute).save_pretrained(part_folder))
-        config_path = folder / PROCESSOR_CONFIG_NAME
-        atomic_write_text(config_path, json.dumps({"processor_class": type(self).__name__}, indent=2) + "\n")
+        with folder_transaction(folder) as transaction:  # every part, and this file, committed together
+            for attribute, part_folder in self._part_folders(folder).items():
+                files.extend(str(f) for f in getattr(self, attribute).save_pretrained(part_folder))
+            config_path = transaction.write_text(
+                folder / PROCESSOR_CONFIG_NAME, json.dumps({"processor_class": type(self).__name__}, indent=2) + "\n")
         files.append(str(config_path))
         return files
 

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 from tokenizers import AddedToken
 
-from .hub import resolve_folder
-from .io import atomic_path, atomic_write_text
+from .hub import contained_path, resolve_folder
+from .io import atomic_path, check_not_interrupted, folder_transaction
 from .tensors import stack_as_array, tensor_converter
 
 __all__ = [
@@ -1067,20 +1067,23 @@ class PreTrainedTokenizerBase:
         folder = Path(save_directory).expanduser()
         if folder.is_file():
             raise ValueError(f"save_pretrained() needs a folder, but '{folder}' is a file")
-        folder.mkdir(parents=True, exist_ok=True)
 
-        def write_json(name: str, data) -> str:
-            path = folder / name
-            atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-            return str(path)
+        # Every file, and the removal of an older save's added_tokens.json, is committed together.
+        with folder_transaction(folder) as transaction:
 
-        files = [write_json(TOKENIZER_CONFIG_FILE, self._config_for_saving())]
-        files.append(write_json(SPECIAL_TOKENS_MAP_FILE, _jsonable(self.special_tokens_map)))
-        beyond_vocab = {token.content: index for index, token in sorted(self.added_tokens_decoder.items())
-                        if index >= self.vocab_size}
-        if beyond_vocab:
-            files.append(write_json(ADDED_TOKENS_FILE, beyond_vocab))
-        files.extend(self.save_vocabulary(folder))
+            def write_json(name: str, data) -> str:
+                text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+                return str(transaction.write_text(folder / name, text))
+
+            files = [write_json(TOKENIZER_CONFIG_FILE, self._config_for_saving())]
+            files.append(write_json(SPECIAL_TOKENS_MAP_FILE, _jsonable(self.special_tokens_map)))
+            beyond_vocab = {token.content: index for index, token in sorted(self.added_tokens_decoder.items())
+                            if index >= self.vocab_size}
+            if beyond_vocab:
+                files.append(write_json(ADDED_TOKENS_FILE, beyond_vocab))
+            else:
+                transaction.remove(folder / ADDED_TOKENS_FILE)
+            files.extend(self.save_vocabulary(folder))  # through atomic_path / atomic_write_text: same commit
         return tuple(files)
 
     @classmethod
@@ -1104,17 +1107,19 @@ class PreTrainedTokenizerBase:
         folder_files: dict[str, Path] = {}
         if path is not None and path.is_file() and path.name != TOKENIZER_CONFIG_FILE:
             # A lone vocabulary file: it is the whole tokenizer.
+            check_not_interrupted(path.parent)
             key = next((k for k, f in cls.vocab_files_names.items() if f == path.name), None)
             files[key or next(iter(cls.vocab_files_names), "vocab_file")] = path
             location = path
         else:
             location = resolve_folder(name, cache_dir=cache_dir, revision=revision)
+            in_folder = f"the folder {location}"
             for key, filename in cls.vocab_files_names.items():
                 if (location / filename).is_file():
-                    files[key] = location / filename
+                    files[key] = contained_path(location, filename, named_by=in_folder)
             for filename in (TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE):
                 if (location / filename).is_file():
-                    folder_files[filename] = location / filename
+                    folder_files[filename] = contained_path(location, filename, named_by=in_folder)
         if not files and not any(kwargs.get(key) for key in cls.vocab_files_names):
             expected = " or ".join(cls.vocab_files_names.values()) or "vocabulary files"
             raise FileNotFoundError(
@@ -1127,6 +1132,12 @@ class PreTrainedTokenizerBase:
             config = _read_json(folder_files[TOKENIZER_CONFIG_FILE])
             if not isinstance(config, dict):
                 raise ValueError(f"{folder_files[TOKENIZER_CONFIG_FILE]} must hold a JSON object")
+        for key in cls.vocab_files_names:
+            # A file the config names is used only when the folder lacks the usual one, and only
+            # inside the folder: a tokenizer_config.json never makes us read elsewhere.
+            named = config.pop(key, None)
+            if named is not None and key not in files and kwargs.get(key) is None:
+                files[key] = contained_path(location, named, named_by=f"{folder_files[TOKENIZER_CONFIG_FILE]}: '{key}'")
 
         for key in _HUB_ONLY_KWARGS:  # accepted for compatibility; nothing is ever downloaded
             kwargs.pop(key, None)

@@ -182,6 +182,10 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             shapes[target] = shapes[self.tied_weights[target]]
         return shapes
 
+    def _non_float_weights(self) -> set[str]:
+        flat = self._flat_params()
+        return {name for name, path in self._paths.items() if not jnp.issubdtype(flat[path].dtype, jnp.floating)}
+
     def _load_canonical(self, tensors: dict[str, Any]) -> None:
         flat = self._flat_params()
         tied = self._tied_targets()

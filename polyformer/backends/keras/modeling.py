@@ -182,6 +182,9 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: weight.shape for name, weight in self._canonical_weights().items()}
 
+    def _non_float_weights(self) -> set[str]:
+        return {name for name, weight in self._canonical_weights().items() if "float" not in str(weight.variable.dtype)}
+
     def _load_canonical(self, tensors: dict[str, Any]) -> None:
         weights = self._canonical_weights()
         tied = self._tied_targets()

@@ -193,6 +193,9 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
                 if buffer is not None and name not in module._non_persistent_buffers_set:
                     yield (f"{module_name}.{name}" if module_name else name), buffer
 
+    def _non_float_weights(self) -> set[str]:
+        return {name for name, buffer in self._persistent_buffers() if not buffer.is_floating_point()}
+
     def _load_canonical(self, tensors: dict[str, Any]) -> None:
         """Make each checkpoint tensor the model's tensor (cast to the model's dtype if needed)."""
         for name, tensor in tensors.items():
