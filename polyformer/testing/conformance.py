@@ -36,7 +36,7 @@ import pytest
 from ..core.checkpoint import find_weight_files, load_tensors
 from ..core.plugins import get_registry
 from ..core.registry import TASKS, import_object
-from .numerics import assert_outputs_close, assert_weights_equal
+from .compare import assert_outputs_close, assert_weights_equal
 
 __all__ = ["ArchitectureConformance", "FRAMEWORKS"]
 

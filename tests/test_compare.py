@@ -1,4 +1,4 @@
-"""polyformer.testing's numeric comparisons: outputs within float32 rounding, weights bit for bit.
+"""polyformer.testing.compare: outputs within float32 rounding, weights bit for bit.
 
 The tolerance must be wide enough for any CPU's rounding (checked against the float64
 result) and narrow enough to catch real bugs (checked by planting them).
