@@ -126,32 +126,6 @@ def make_inputs(config_kwargs: dict, head: str = "base", batch: int = 3, seq: in
     return inputs
 
 
-def output_tensors(output) -> dict[str, torch.Tensor]:
-    """Every tensor of a model output, flattened to ``name`` / ``name.i`` keys."""
-    tensors = {}
-    for key in ("loss", "last_hidden_state", "logits", "start_logits", "end_logits"):
-        value = getattr(output, key, None)
-        if value is not None:
-            tensors[key] = value
-    for key in ("hidden_states", "attentions"):
-        for i, value in enumerate(getattr(output, key, None) or ()):
-            tensors[f"{key}.{i}"] = value
-    return tensors
-
-
-def assert_same_outputs(expected, actual, atol: float = 1e-4) -> float:
-    """Same fields, same shapes, max abs difference <= ``atol``; returns the largest difference."""
-    expected, actual = output_tensors(expected), output_tensors(actual)
-    assert expected.keys() == actual.keys(), (sorted(expected), sorted(actual))
-    worst = 0.0
-    for key in expected:
-        assert expected[key].shape == actual[key].shape, key
-        diff = (expected[key].detach().float() - actual[key].detach().float()).abs().max().item()
-        assert diff <= atol, f"{key}: max abs diff {diff:.3g} > {atol}"
-        worst = max(worst, diff)
-    return worst
-
-
 def run_both(hf_model, pf_model, inputs: dict, **flags):
     """Run both models on the same inputs (no grad), returning both outputs."""
     with torch.no_grad():

@@ -20,6 +20,7 @@ from polyformer import (
     DistilBertConfig,
 )
 from polyformer.core.auto import choose_framework
+from polyformer.testing import assert_close
 
 TINY = dict(vocab_size=60, dim=16, hidden_dim=32, n_layers=1, n_heads=2, max_position_embeddings=32)
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "!", "the", "model"]
@@ -62,7 +63,7 @@ def test_framework_argument_and_same_outputs(checkpoint, framework, prefix):
 
     want = _harness("torch").forward(reference, {"input_ids": ids})["last_hidden_state"]
     got = _harness(framework).forward(model, {"input_ids": ids})["last_hidden_state"]
-    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert_close(got, want)
 
 
 def test_framework_aliases():

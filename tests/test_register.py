@@ -16,6 +16,7 @@ from polyformer.core.modeling import PreTrainedModelMixin
 from polyformer.core.outputs import BaseModelOutput
 from polyformer.core.plugins import reset_registry
 from polyformer.core.registry import Architecture, Backend, RegistrationError
+from polyformer.testing import assert_close
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +197,7 @@ def test_a_backend_plugin_runs_a_model(tmp_path):
     got = model(ids, attention_mask=mask).last_hidden_state
     with torch.no_grad():
         want = reference.distilbert(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).last_hidden_state.numpy()
-    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert_close(got, want)
 
     # and the numpy backend saves the same canonical checkpoint back
     model.save_pretrained(tmp_path / "again")
