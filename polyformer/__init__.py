@@ -3,7 +3,8 @@
 ``import polyformer`` is light: it imports no framework and loads no plugin. The
 public names of architectures (``DistilBertConfig``, ``DistilBertModel``,
 ``TFDistilBertModel``...) are found in the plugin registry on first access and
-imported then.
+imported then; so are the Auto model classes (``AutoModelForImageClassification``...),
+one per registered task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ __version__ = "0.1.0"
 
 from .core.configuration import PretrainedConfig
 from .core.hookspecs import hookimpl
-from .core.registry import Architecture, Backend
+from .core.registry import Architecture, Backend, Task
 
 # Core names imported on first access (module path, attribute).
 _CORE_NAMES = {
@@ -33,12 +34,6 @@ _CORE_NAMES = {
     "ImageProcessingMixin": ("polyformer.core.image_processing", "ImageProcessingMixin"),
     "BaseImageProcessor": ("polyformer.core.image_processing", "BaseImageProcessor"),
     "ProcessorMixin": ("polyformer.core.processing", "ProcessorMixin"),
-    "AutoModel": ("polyformer.core.auto", "AutoModel"),
-    "AutoModelForMaskedLM": ("polyformer.core.auto", "AutoModelForMaskedLM"),
-    "AutoModelForSequenceClassification": ("polyformer.core.auto", "AutoModelForSequenceClassification"),
-    "AutoModelForTokenClassification": ("polyformer.core.auto", "AutoModelForTokenClassification"),
-    "AutoModelForQuestionAnswering": ("polyformer.core.auto", "AutoModelForQuestionAnswering"),
-    "AutoModelForMultipleChoice": ("polyformer.core.auto", "AutoModelForMultipleChoice"),
 }
 
 
@@ -52,10 +47,16 @@ def __getattr__(name: str):
         from .core.plugins import get_registry
         from .core.registry import import_object
 
-        path = get_registry().names.get(name)
-        if path is None:
+        registry = get_registry()
+        path = registry.names.get(name)
+        if path is not None:
+            value = import_object(path)
+        elif registry.task_for_auto_class(name) is not None:  # AutoModel, AutoModelFor<Task>
+            from .core.auto import auto_model_class
+
+            value = auto_model_class(name)
+        else:
             raise AttributeError(f"module 'polyformer' has no attribute '{name}'")
-        value = import_object(path)
     globals()[name] = value
     return value
 
@@ -63,4 +64,6 @@ def __getattr__(name: str):
 def __dir__():
     from .core.plugins import get_registry
 
-    return sorted(set(globals()) | set(_CORE_NAMES) | set(get_registry().names))
+    registry = get_registry()
+    autos = {task.auto_class for task in registry.tasks.values()}
+    return sorted(set(globals()) | set(_CORE_NAMES) | set(registry.names) | autos)

@@ -150,10 +150,14 @@ def test_allow_and_deny_lists(monkeypatch):
     assert "distilbert" not in registry.architectures and infos["distilbert"].status == "disabled"
     assert "torch" in registry.backends
     monkeypatch.delenv("POLYFORMER_DISABLE_PLUGINS")
-    monkeypatch.setenv("POLYFORMER_PLUGINS", "distilbert")
+    monkeypatch.setenv("POLYFORMER_PLUGINS", "tasks,distilbert")  # an architecture needs the plugin of its tasks
     pm, infos = make_plugin_manager()
     registry = build_registry(pm, infos)
     assert "distilbert" in registry.architectures and "torch" not in registry.backends
+    monkeypatch.setenv("POLYFORMER_PLUGINS", "distilbert")
+    with pytest.warns(PluginWarning, match="unknown task 'base'.*registered tasks: none"):
+        registry = build_registry(*make_plugin_manager())
+    assert "distilbert" not in registry.architectures
 
 
 def test_import_polyformer_is_light_and_lazy():

@@ -88,7 +88,7 @@ def test_one_register_call_with_an_architecture():
     assert AutoConfig.for_model("mini").width == 8
     with pytest.raises(RegistrationError, match="already registered"):
         polyformer.register(Architecture(model_type="mini", config=MiniConfig))
-    with pytest.raises(TypeError, match="Architecture or a Backend"):
+    with pytest.raises(TypeError, match="an Architecture, a Backend or a Task"):
         polyformer.register("mini")
 
 

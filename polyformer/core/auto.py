@@ -24,12 +24,7 @@ __all__ = [
     "AutoImageProcessor",
     "AutoFeatureExtractor",
     "AutoProcessor",
-    "AutoModel",
-    "AutoModelForMaskedLM",
-    "AutoModelForSequenceClassification",
-    "AutoModelForTokenClassification",
-    "AutoModelForQuestionAnswering",
-    "AutoModelForMultipleChoice",
+    "auto_model_class",
 ]
 
 # Other spellings users reach for.
@@ -332,25 +327,30 @@ class _AutoModel:
         registry.names[model_class.__name__] = model_class
 
 
-class AutoModel(_AutoModel):
-    task = "base"
+_AUTO_CLASSES: dict[str, type] = {}
 
 
-class AutoModelForMaskedLM(_AutoModel):
-    task = "masked-lm"
+def auto_model_class(name: str) -> type:
+    """The Auto class called ``name`` (``"AutoModelForImageClassification"``), made from its registered task.
+
+    One class per name for the life of the process, so ``isinstance`` and identity checks hold.
+    """
+    cls = _AUTO_CLASSES.get(name)
+    if cls is not None:
+        return cls
+    task = get_registry().task_for_auto_class(name)
+    if task is None:
+        known = ", ".join(t.auto_class for t in get_registry().tasks.values())
+        raise AttributeError(f"No task registers the Auto class '{name}'; registered Auto classes: {known}")
+    doc = (f"``{name}.from_pretrained(path, framework=...)``: the '{task.name}' model "
+           f"(``<Architecture>{task.class_suffix}``) of the checkpoint's architecture.")
+    cls = type(name, (_AutoModel,), {"task": task.name, "__doc__": doc, "__module__": __name__})
+    _AUTO_CLASSES[name] = cls
+    return cls
 
 
-class AutoModelForSequenceClassification(_AutoModel):
-    task = "sequence-classification"
-
-
-class AutoModelForTokenClassification(_AutoModel):
-    task = "token-classification"
-
-
-class AutoModelForQuestionAnswering(_AutoModel):
-    task = "question-answering"
-
-
-class AutoModelForMultipleChoice(_AutoModel):
-    task = "multiple-choice"
+def __getattr__(name: str):
+    """``from polyformer.core.auto import AutoModelForX``: Auto classes come from the task registry."""
+    if name.startswith("AutoModel"):
+        return auto_model_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -332,6 +332,19 @@ class PretrainedConfig:
     def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> None:
         atomic_write_text(Path(json_file_path), self.to_json_string(use_diff=use_diff))
 
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict[str, Any]:
+        """Small random inputs of the model this config describes, as numpy arrays, named as its
+        ``forward`` names them (``input_ids``, ``pixel_values``, ``input_values``...).
+
+        Framework-free, so every backend traces shapes with them and the conformance suite
+        (``polyformer.testing``) feeds them to every framework. Each architecture's config
+        implements it (text ones with :func:`polyformer.core.example_inputs.token_inputs`).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement example_inputs(batch_size, seed=...): an architecture's "
+            f"config returns small random inputs for its models (see polyformer.core.example_inputs)"
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string().rstrip()}"
 

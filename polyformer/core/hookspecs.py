@@ -27,3 +27,12 @@ def register_architectures(register):
 @hookspec
 def register_backends(register):
     """Register framework backends: call ``register(Backend(...))`` once per framework."""
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: call ``register(Task(...))`` once per task a model can serve.
+
+    Tasks are registered before architectures, so any architecture may serve a task
+    another plugin registered.
+    """

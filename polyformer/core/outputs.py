@@ -21,6 +21,10 @@ __all__ = [
     "TokenClassifierOutput",
     "QuestionAnsweringModelOutput",
     "MultipleChoiceModelOutput",
+    "ImageClassifierOutput",
+    "MaskedImageModelingOutput",
+    "CausalLMOutput",
+    "XVectorOutput",
 ]
 
 
@@ -125,5 +129,44 @@ class QuestionAnsweringModelOutput(ModelOutput):
 class MultipleChoiceModelOutput(ModelOutput):
     loss: Any = None
     logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class ImageClassifierOutput(ModelOutput):
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class MaskedImageModelingOutput(ModelOutput):
+    """``reconstruction``: the predicted pixel values, ``(batch, channels, height, width)``."""
+
+    loss: Any = None
+    reconstruction: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class CausalLMOutput(ModelOutput):
+    """Per-position vocabulary logits; what transformers' CTC heads return."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class XVectorOutput(ModelOutput):
+    """Speaker verification: classification ``logits`` and the utterance ``embeddings``."""
+
+    loss: Any = None
+    logits: Any = None
+    embeddings: Any = None
     hidden_states: Any = None
     attentions: Any = None

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from . import hookspecs
-from .registry import Architecture, Backend, Registry, RegistrationError
+from .registry import Architecture, Backend, Registry, RegistrationError, Task
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -70,6 +70,7 @@ class PluginInfo:
     errors: list[str] = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
     builtin: bool = False
 
     def describe(self) -> str:
@@ -247,7 +248,9 @@ def build_registry(pm: pluggy.PluginManager, infos: dict[str, PluginInfo] | None
     infos = infos if infos is not None else {}
     registry = Registry()
     registry.plugins = infos  # first, so that clash messages can name the distributions
+    # Backends and tasks first: architectures name both.
     _call_hook(pm, "register_backends", registry.add_backend, infos, "backends")
+    _call_hook(pm, "register_tasks", registry.add_task, infos, "tasks")
     _call_hook(pm, "register_architectures", registry.add_architecture, infos, "architectures")
     return registry
 
@@ -287,12 +290,15 @@ def _add_manual(registry: Registry, plugin_name: str, spec) -> None:
     elif isinstance(spec, Backend):
         registry.add_backend(spec, plugin_name)
         info.backends.append(spec.name)
+    elif isinstance(spec, Task):
+        registry.add_task(spec, plugin_name)
+        info.tasks.append(spec.name)
     else:
-        raise TypeError(f"register() expected an Architecture or a Backend, got {type(spec).__name__}")
+        raise TypeError(f"register() expected an Architecture, a Backend or a Task, got {type(spec).__name__}")
 
 
 def register(spec, *, plugin_name: str = "__main__") -> None:
-    """Register an architecture or backend in-process, without packaging (for notebooks and tests).
+    """Register an architecture, backend or task in-process, without packaging (for notebooks and tests).
 
     Has the same effect as a plugin hook calling ``register(spec)``; clashes raise
     :class:`RegistrationError` right away.

@@ -12,48 +12,56 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
-    "TASKS",
+    "Task",
     "Architecture",
     "Backend",
     "Registry",
     "RegistrationError",
     "import_object",
-    "head_paths",
     "class_name",
 ]
 
-#: Tasks a model class can serve; the key is what plugins use in ``Architecture.models``.
-TASKS = (
-    "base",
-    "masked-lm",
-    "sequence-classification",
-    "token-classification",
-    "question-answering",
-    "multiple-choice",
-)
 
+@dataclass
+class Task:
+    """What a model can be asked to do: registered data, as architectures and backends are.
 
-# Class-name suffix of each task's model, by the transformers naming convention.
-_TASK_SUFFIXES = {
-    "base": "Model",
-    "masked-lm": "ForMaskedLM",
-    "sequence-classification": "ForSequenceClassification",
-    "token-classification": "ForTokenClassification",
-    "question-answering": "ForQuestionAnswering",
-    "multiple-choice": "ForMultipleChoice",
-}
+    ``name`` is the key architectures use in ``Architecture.models`` (``"image-classification"``);
+    ``class_suffix`` completes a model class name from an architecture's stem
+    (``"ViT"`` + ``"ForImageClassification"``); ``auto_class`` is the name of the Auto class
+    that serves it (``polyformer.AutoModelForImageClassification``, made from this record);
+    ``output`` is the import path of its output class. The last two fields serve the
+    conformance suite (``polyformer.testing``), framework-free, on numpy arrays:
 
-
-def head_paths(module: str, name: str, prefix: str = "", tasks: tuple[str, ...] = TASKS) -> dict[str, str]:
-    """Import paths of an architecture's models named the transformers way.
-
-    ``head_paths("pkg.modeling_keras", "Bert", "TF")`` gives
-    ``{"base": "pkg.modeling_keras:TFBertModel", "masked-lm": "pkg.modeling_keras:TFBertForMaskedLM", ...}``
-    for each of ``tasks``: what ``Architecture.models[framework]`` expects.
+    * ``inputs``: ``fn(inputs, config, rng) -> inputs`` adapts an architecture's example
+      inputs to the task (multiple choice adds a choices axis); empty for most tasks;
+    * ``labels``: ``fn(config, inputs, outputs, rng) -> {name: array}`` makes labels (or other
+      loss inputs) that fit ``outputs``, the model's outputs without labels; empty when the
+      task has no loss (the base model).
     """
-    return {task: f"{module}:{prefix}{name}{_TASK_SUFFIXES[task]}" for task in tasks}
+
+    name: str
+    class_suffix: str
+    auto_class: str
+    output: str = ""
+    inputs: str = ""
+    labels: str = ""
+    plugin: str = ""
+
+    def check(self) -> None:
+        for key in ("name", "class_suffix", "auto_class"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value:
+                raise RegistrationError(f"Task.{key} must be a non-empty string, got {value!r}")
+        if not self.auto_class.startswith("AutoModel") or not self.auto_class.isidentifier():
+            raise RegistrationError(
+                f"Task '{self.name}': auto_class must be a Python name starting with 'AutoModel', got {self.auto_class!r}"
+            )
+        if not self.class_suffix.isidentifier():
+            raise RegistrationError(f"Task '{self.name}': class_suffix must be a Python name, got {self.class_suffix!r}")
 
 
 class RegistrationError(ValueError):
@@ -93,8 +101,16 @@ def class_name(path) -> str:
 class Architecture:
     """One architecture: its config, preprocessing classes and models per framework.
 
-    ``models`` maps a framework name (``"torch"``, ``"keras"``, ``"flax"``) to a mapping
-    of task (see :data:`TASKS`) to the import path of the model class.
+    ``models`` maps a framework name (``"torch"``, ``"keras"``, ``"flax"``) to either
+
+    * a class-name stem, ``"my_package.modeling_keras:TFMyArch"``: the model of each task
+      in ``tasks`` is then the stem plus the task's ``class_suffix``
+      (``TFMyArchModel``, ``TFMyArchForMaskedLM``...), the transformers naming rule; or
+    * a mapping of task name to the import path of each model class, for names that
+      do not follow the rule.
+
+    The registry expands stems when the architecture is added (tasks are registered
+    first), so :attr:`models` always reads as ``{framework: {task: path}}`` afterwards.
     """
 
     model_type: str
@@ -104,7 +120,8 @@ class Architecture:
     image_processor: str | None = None
     feature_extractor: str | None = None
     processor: str | None = None
-    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] = ()
     plugin: str = ""
 
     def class_paths(self) -> list:
@@ -112,21 +129,49 @@ class Architecture:
         paths = [self.config, self.tokenizer, self.tokenizer_fast, self.image_processor,
                  self.feature_extractor, self.processor]
         for heads in self.models.values():
-            paths.extend(heads.values())
+            if isinstance(heads, dict):
+                paths.extend(heads.values())
         return [p for p in paths if p]
+
+    def served_tasks(self) -> list[str]:
+        """Tasks with a model in at least one framework, in registration order."""
+        seen: dict[str, None] = {}
+        for heads in self.models.values():
+            seen.update(dict.fromkeys(heads))
+        return list(seen)
 
     def check(self) -> None:
         if not isinstance(self.model_type, str) or not self.model_type:
             raise RegistrationError(f"Architecture.model_type must be a non-empty string, got {self.model_type!r}")
         if not self.config or not isinstance(self.config, (str, type)):
             raise RegistrationError(f"Architecture '{self.model_type}': config must be an import path string or a class")
+        if isinstance(self.tasks, str) or not all(isinstance(t, str) for t in self.tasks):
+            raise RegistrationError(f"Architecture '{self.model_type}': tasks must be a tuple of task names, got {self.tasks!r}")
         for framework, heads in self.models.items():
+            if isinstance(heads, str):
+                if not self.tasks:
+                    raise RegistrationError(
+                        f"Architecture '{self.model_type}': models['{framework}'] is a class-name stem ({heads!r}), "
+                        f"so the tasks it serves must be listed in tasks=(...)"
+                    )
+            elif not isinstance(heads, dict):
+                raise RegistrationError(
+                    f"Architecture '{self.model_type}': models['{framework}'] must be a class-name stem or a "
+                    f"{{task: import path}} dict, got {type(heads).__name__}"
+                )
+
+    def expand(self, tasks: dict[str, Task]) -> None:
+        """Turn class-name stems into ``{task: path}`` and check every task is registered."""
+        for framework, heads in list(self.models.items()):
+            if isinstance(heads, str):
+                heads = {task: heads + tasks[task].class_suffix if task in tasks else "" for task in self.tasks}
             for task in heads:
-                if task not in TASKS:
+                if task not in tasks:
                     raise RegistrationError(
                         f"Architecture '{self.model_type}' registers unknown task {task!r} for {framework}; "
-                        f"known tasks: {', '.join(TASKS)}"
+                        f"registered tasks: {', '.join(tasks) or 'none'} (a plugin adds tasks with register_tasks)"
                     )
+            self.models[framework] = dict(heads)
 
 
 @dataclass
@@ -147,7 +192,6 @@ class Backend:
     tensor_type: str
     to_tensor: str
     extra: str = ""
-    class_prefix: str = ""
     priority: int = 100
     harness: str = ""
     plugin: str = ""
@@ -165,11 +209,12 @@ class Backend:
 
 
 class Registry:
-    """Architectures by ``model_type`` and backends by name, plus a name index."""
+    """Architectures by ``model_type``, backends by name, tasks by name, plus a name index."""
 
     def __init__(self) -> None:
         self.architectures: dict[str, Architecture] = {}
         self.backends: dict[str, Backend] = {}
+        self.tasks: dict[str, Task] = {}
         self.names: dict[str, str] = {}  # public class name -> import path
         self.plugins: dict = {}  # plugin name -> core.plugins.PluginInfo
 
@@ -185,6 +230,7 @@ class Registry:
                 f"model_type '{arch.model_type}' is already registered by {self._owner(existing.plugin)}; "
                 f"this registration is refused"
             )
+        arch.expand(self.tasks)
         for path in arch.class_paths():
             name = class_name(path)
             if self.names.get(name, path) != path:
@@ -195,6 +241,24 @@ class Registry:
         self.architectures[arch.model_type] = arch
         for path in arch.class_paths():
             self.names[class_name(path)] = path
+
+    def add_task(self, task: Task, plugin: str = "") -> None:
+        if not isinstance(task, Task):
+            raise RegistrationError(f"register_tasks expected a Task, got {type(task).__name__}")
+        task.check()
+        task.plugin = plugin or task.plugin
+        existing = self.tasks.get(task.name)
+        if existing is not None:
+            raise RegistrationError(
+                f"task '{task.name}' is already registered by {self._owner(existing.plugin)}; this registration is refused"
+            )
+        for other in self.tasks.values():
+            if other.auto_class == task.auto_class:
+                raise RegistrationError(
+                    f"task '{task.name}': auto class {task.auto_class} already serves task '{other.name}' "
+                    f"(registered by {self._owner(other.plugin)}); this registration is refused"
+                )
+        self.tasks[task.name] = task
 
     def add_backend(self, backend: Backend, plugin: str = "") -> None:
         if not isinstance(backend, Backend):
@@ -224,6 +288,20 @@ class Registry:
                 f"Unknown model_type '{model_type}'. Registered architectures: {known}. "
                 f"Install the plugin that provides it (see `polyformer plugins`)."
             ) from None
+
+    def task(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(self.tasks) or "none"
+            raise ValueError(f"Unknown task '{name}'. Registered tasks: {known}.") from None
+
+    def task_for_auto_class(self, auto_class: str) -> Task | None:
+        """The task an Auto class name (``AutoModelForImageClassification``) serves, or None."""
+        for task in self.tasks.values():
+            if task.auto_class == auto_class:
+                return task
+        return None
 
     def backend(self, name: str) -> Backend:
         try:

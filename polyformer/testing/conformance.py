@@ -11,14 +11,19 @@ and give a tiny config::
         def make_config(self, **overrides):
             return MyArchConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, **overrides)
 
-pytest then checks, for every head the plugin registers and every installed framework:
+pytest then checks, for every task the plugin registers and every framework it
+implements that is installed (whatever the modality: inputs come from
+``config.example_inputs()``, adapted by the task record, and labels from the task record):
 
-* the outputs equal the PyTorch implementation's on the same checkpoint, within float32
-  rounding (:func:`~polyformer.testing.assert_outputs_close`);
-* save -> load keeps every weight bit for bit, and the outputs within float32 rounding;
-* torch -> flax -> keras -> torch through checkpoints is bit-exact;
-* heads return a finite loss when given labels;
-* a few optimizer steps lower the loss.
+* the outputs equal the reference framework's (PyTorch when the plugin has it) within
+  float32 rounding (:func:`~polyformer.testing.assert_outputs_close`), on the same
+  checkpoint, whose every weight is first moved away from its initial value, so that a
+  weight loaded under a wrong name cannot pass by still holding its fresh value; loading
+  must report no missing, unexpected or mismatched weights;
+* save -> load gives bit-identical weights and the same outputs;
+* a round trip through every framework (in the registry's order, back to the first)
+  through checkpoints is bit-exact;
+* heads return a finite loss when given labels, and a few optimizer steps lower it.
 
 Each framework is driven through its backend's ``harness`` module (registered with the
 backend), so a new backend plugin is covered by providing one.
@@ -28,19 +33,17 @@ from __future__ import annotations
 
 import copy
 import importlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
-from ..core.checkpoint import find_weight_files, load_tensors
+from ..core.checkpoint import find_weight_files, load_tensors, save_tensors
 from ..core.plugins import get_registry
-from ..core.registry import TASKS, import_object
+from ..core.registry import import_object
 from .compare import assert_outputs_close, assert_weights_equal
 
-__all__ = ["ArchitectureConformance", "FRAMEWORKS"]
-
-FRAMEWORKS = ("torch", "keras", "flax")
+__all__ = ["ArchitectureConformance"]
 
 
 def _harness(framework: str):
@@ -52,9 +55,29 @@ def _harness(framework: str):
     return importlib.import_module(backend.harness)
 
 
-def _compare(reference: dict[str, Any], other: dict[str, Any], where: str) -> None:
-    """The same outputs, each within float32 rounding of the reference's (tolerance from its magnitude)."""
-    assert_outputs_close(reference, other, where=where)
+def _saved_tensors(folder) -> dict[str, np.ndarray]:
+    return load_tensors(find_weight_files(folder))
+
+
+def _perturb_checkpoint(folder, seed: int = 0) -> None:
+    """Move every floating weight of a saved checkpoint away from where initialisation put it.
+
+    A fresh LayerNorm is all ones and a fresh bias all zeros, in every framework: a model
+    that loads such a weight under a wrong name would still match. After this, it cannot.
+    """
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for name, array in _saved_tensors(folder).items():
+        if np.issubdtype(array.dtype, np.floating):
+            noise = rng.normal(0.0, 0.02, size=array.shape)
+            array = (array.astype(np.float64) + noise).astype(array.dtype)
+        tensors[name] = array
+    save_tensors(tensors, folder)
+
+
+def _assert_clean_load(info: dict[str, list], where: str) -> None:
+    problems = {kind: names for kind, names in info.items() if names}
+    assert not problems, f"{where}: loading the checkpoint reported {problems}"
 
 
 class ArchitectureConformance:
@@ -62,10 +85,13 @@ class ArchitectureConformance:
 
     model_type: str = ""
     batch_size = 2
-    seq_length = 7
-    num_choices = 3
     train_steps = 4
     learning_rate = 1e-3
+    #: Framework whose outputs the others must match; the first one the plugin has when absent.
+    reference_framework = "torch"
+    #: Label makers for tasks whose record has none (``{"pretraining": fn}``), same signature as
+    #: :attr:`polyformer.core.registry.Task.labels`.
+    label_makers: dict[str, Callable] = {}
 
     # ---- what a plugin provides ------------------------------------------------------
     def make_config(self, **overrides: Any):
@@ -79,128 +105,141 @@ class ArchitectureConformance:
             config.num_labels = 2
         return config
 
+    def example_inputs(self, config, batch_size: int) -> dict[str, np.ndarray]:
+        """The architecture's example inputs (``config.example_inputs``); override to vary them."""
+        return config.example_inputs(batch_size, seed=0)
+
     def make_inputs(self, task: str, config) -> dict[str, np.ndarray]:
-        """Model inputs for ``task``; override to add e.g. ``token_type_ids``."""
-        rng = np.random.default_rng(0)
-        shape = (self.batch_size, self.num_choices, self.seq_length) if task == "multiple-choice" else (
-            self.batch_size, self.seq_length)
-        input_ids = rng.integers(1, config.vocab_size, size=shape, dtype=np.int64)
-        attention_mask = np.ones(shape, dtype=np.int64)
-        attention_mask[..., -2:][0] = 0  # padding in the first example
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+        """Inputs for ``task``: the example inputs, adapted by the task record when it says how."""
+        record = get_registry().task(task)
+        if record.inputs:
+            adapt = import_object(record.inputs)
+            return adapt(lambda batch: self.example_inputs(config, batch), self.batch_size, np.random.default_rng(0))
+        return self.example_inputs(config, self.batch_size)
 
-    def make_labels(self, task: str, config) -> dict[str, np.ndarray]:
-        """Labels for ``task`` (none for the base model)."""
-        rng = np.random.default_rng(1)
-        b, s = self.batch_size, self.seq_length
-        if task == "masked-lm":
-            labels = rng.integers(0, config.vocab_size, size=(b, s), dtype=np.int64)
-            labels[:, ::2] = -100
-            return {"labels": labels}
-        if task == "sequence-classification":
-            return {"labels": rng.integers(0, config.num_labels, size=(b,), dtype=np.int64)}
-        if task == "token-classification":
-            return {"labels": rng.integers(0, config.num_labels, size=(b, s), dtype=np.int64)}
-        if task == "question-answering":
-            return {"start_positions": rng.integers(0, s, size=(b,), dtype=np.int64),
-                    "end_positions": rng.integers(0, s, size=(b,), dtype=np.int64)}
-        if task == "multiple-choice":
-            return {"labels": rng.integers(0, self.num_choices, size=(b,), dtype=np.int64)}
-        return {}
+    def label_maker(self, task: str) -> Callable | None:
+        """How to make the labels of ``task``: this class's :attr:`label_makers`, else the task record's."""
+        if task in self.label_makers:
+            return self.label_makers[task]
+        record = get_registry().task(task)
+        return import_object(record.labels) if record.labels else None
 
-    # ---- parametrisation --------------------------------------------------------------
+    def make_labels(self, task: str, config, inputs: dict[str, np.ndarray], outputs: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Labels for ``task`` that fit ``outputs`` (the model's outputs without labels)."""
+        maker = self.label_maker(task)
+        return maker(config, inputs, outputs, np.random.default_rng(1)) if maker is not None else {}
+
+    def quiet_config(self, task: str):
+        """The tiny config with every random drop (dropout, layer drop, masking probabilities) at zero."""
+        config = self.config_for(task)
+        for key, value in list(vars(config).items()):
+            if isinstance(value, float) and ("dropout" in key or "layerdrop" in key or key.endswith("_prob")):
+                setattr(config, key, 0.0)
+        return config
+
+    # ---- what applies ---------------------------------------------------------------------
+    def _architecture(self):
+        return get_registry().architecture(self.model_type)
+
+    def frameworks(self) -> list[str]:
+        """The frameworks this architecture has models for, in the registry's order (installed or not)."""
+        models = self._architecture().models
+        return [backend.name for backend in get_registry().frameworks_by_priority() if backend.name in models]
+
+    def _reference(self) -> str:
+        frameworks = self.frameworks()
+        return self.reference_framework if self.reference_framework in frameworks else frameworks[0]
+
     def pytest_generate_tests(self, metafunc) -> None:
-        """Generate only the (framework, task) cases a check applies to.
+        """Generate only the (framework, task) cases each check applies to.
 
-        Tasks are those the architecture registers; the PyTorch comparison leaves out
-        PyTorch itself, and the loss checks leave out the base model. A framework that is
-        registered but not installed is still generated, and skipped with the reason.
+        Tasks are those the architecture serves; frameworks those it has models for (a
+        framework that is not installed is still generated, and skipped with the reason).
+        The comparison leaves out the reference framework itself, and the loss checks
+        leave out tasks without labels.
         """
-        arch = get_registry().architecture(self.model_type)
-        tasks = [t for t in TASKS if any(t in heads for heads in arch.models.values())]
-        if metafunc.function.__name__ in ("test_loss_with_labels", "test_training_lowers_the_loss"):
-            tasks = [t for t in tasks if t != "base"]
-        frameworks = [f for f in FRAMEWORKS if f in arch.models]
-        if metafunc.function.__name__ == "test_outputs_match_pytorch":
-            frameworks = [f for f in frameworks if f != "torch"]
+        arch = self._architecture()
+        name = metafunc.function.__name__
+        tasks = arch.served_tasks()
+        if name in ("test_loss_with_labels", "test_training_lowers_the_loss"):
+            tasks = [t for t in tasks if self.label_maker(t) is not None]
+        frameworks = self.frameworks()
+        if name == "test_outputs_match_reference":
+            frameworks = [f for f in frameworks if f != self._reference()]
         if "framework" in metafunc.fixturenames:
             metafunc.parametrize("framework", frameworks)
         if "task" in metafunc.fixturenames:
             metafunc.parametrize("task", tasks)
 
     def model_class(self, framework: str, task: str):
-        arch = get_registry().architecture(self.model_type)
-        path = arch.models.get(framework, {}).get(task)
+        path = self._architecture().models.get(framework, {}).get(task)
         if path is None:
             pytest.skip(f"{self.model_type} has no {task} model for {framework}")
         _harness(framework)
         return import_object(path)
 
-    def _quiet_config(self, task: str):
-        """The tiny config with every dropout at zero, so training steps are deterministic."""
-        config = self.config_for(task)
-        for key, value in list(vars(config).items()):
-            if "dropout" in key and isinstance(value, float):
-                setattr(config, key, 0.0)
-        return config
+    def _inputs_and_labels(self, task: str, config, model, framework: str) -> dict[str, np.ndarray]:
+        inputs = self.make_inputs(task, config)
+        outputs = _harness(framework).forward(model, inputs)
+        return {**inputs, **self.make_labels(task, config, inputs, outputs)}
 
     # ---- the checks ------------------------------------------------------------------
-    def test_outputs_match_pytorch(self, framework, task, tmp_path):
-        """Same checkpoint, same outputs as the PyTorch implementation (hidden states and attentions too)."""
-        reference_class = self.model_class("torch", task)
+    def test_outputs_match_reference(self, framework, task, tmp_path):
+        """Same checkpoint, same outputs as the reference framework (hidden states and attentions too)."""
+        reference_framework = self._reference()
+        reference_class = self.model_class(reference_framework, task)
         other_class = self.model_class(framework, task)
-        import torch
-
-        torch.manual_seed(0)
         config = self.config_for(task)
-        reference = reference_class(config)
-        reference.save_pretrained(tmp_path)
-        other = other_class.from_pretrained(tmp_path)
-        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        reference_class(copy.deepcopy(config)).save_pretrained(tmp_path)
+        _perturb_checkpoint(tmp_path)
+        reference, info = reference_class.from_pretrained(tmp_path, output_loading_info=True)
+        _assert_clean_load(info, reference_class.__name__)
+        other, info = other_class.from_pretrained(tmp_path, output_loading_info=True)
+        _assert_clean_load(info, other_class.__name__)
+
+        inputs = self._inputs_and_labels(task, config, reference, reference_framework)
         flags = {"output_hidden_states": True, "output_attentions": True}
-        want = _harness("torch").forward(reference, inputs, **flags)
+        want = _harness(reference_framework).forward(reference, inputs, **flags)
         got = _harness(framework).forward(other, inputs, **flags)
-        _compare(want, got, f"{other_class.__name__} vs {reference_class.__name__}")
+        assert_outputs_close(want, got, where=f"{other_class.__name__} vs {reference_class.__name__}")
 
     def test_save_load_round_trip(self, framework, task, tmp_path):
-        """save -> load: every weight bit for bit; the outputs within float32 rounding.
-
-        Outputs are not compared bit for bit: the reloaded weights sit at other addresses,
-        and BLAS may pick other kernels (another order of summation) for them.
-        """
+        """Saved and loaded again: the very same weights, and the same outputs."""
         model_class = self.model_class(framework, task)
         config = self.config_for(task)
         model = model_class(copy.deepcopy(config))
-        model.save_pretrained(tmp_path)
-        loaded = model_class.from_pretrained(tmp_path)
+        model.save_pretrained(tmp_path / "first")
+        loaded, info = model_class.from_pretrained(tmp_path / "first", output_loading_info=True)
+        _assert_clean_load(info, model_class.__name__)
+        loaded.save_pretrained(tmp_path / "second")
         where = f"{model_class.__name__} reloaded"
-        assert_weights_equal(model._export_canonical(), loaded._export_canonical(), where=where)
+        assert_weights_equal(_saved_tensors(tmp_path / "first"), _saved_tensors(tmp_path / "second"), where=where)
         inputs = self.make_inputs(task, config)
         harness = _harness(framework)
-        _compare(harness.forward(model, inputs), harness.forward(loaded, inputs), where)
+        assert_outputs_close(harness.forward(model, inputs), harness.forward(loaded, inputs), where=where)
 
     def test_cross_framework_round_trip_is_bit_exact(self, task, tmp_path):
-        """torch -> flax -> keras -> torch through checkpoints: every tensor bit-identical."""
-        chain = [f for f in FRAMEWORKS if get_registry().backends.get(f) and get_registry().backends[f].is_available()]
-        classes = [self.model_class(f, task) for f in chain]
-        order = [classes[0]] + [c for c in classes[1:] if c.framework == "flax"] + [
-            c for c in classes[1:] if c.framework == "keras"] + [classes[0]]
-        first = order[0](self.config_for(task))
+        """Through every framework and back to the first, by checkpoints: every tensor bit-identical."""
+        chain = [f for f in self.frameworks() if get_registry().backends[f].is_available()]
+        if len(chain) < 2:
+            pytest.skip(f"{self.model_type} has models in only one installed framework ({', '.join(chain) or 'none'})")
+        classes = [self.model_class(f, task) for f in chain] + [self.model_class(chain[0], task)]
+        first = classes[0](self.config_for(task))
         folder = tmp_path / "0"
         first.save_pretrained(folder)
-        original = load_tensors(find_weight_files(folder))
-        for step, model_class in enumerate(order[1:], start=1):
-            model = model_class.from_pretrained(folder)
+        original = _saved_tensors(folder)
+        for step, model_class in enumerate(classes[1:], start=1):
+            model, info = model_class.from_pretrained(folder, output_loading_info=True)
+            _assert_clean_load(info, model_class.__name__)
             folder = tmp_path / str(step)
             model.save_pretrained(folder)
-        final = load_tensors(find_weight_files(folder))
-        assert_weights_equal(original, final, where=" -> ".join(c.__name__ for c in order))
+        assert_weights_equal(original, _saved_tensors(folder), where=" -> ".join(c.__name__ for c in classes))
 
     def test_loss_with_labels(self, framework, task):
         model_class = self.model_class(framework, task)
         config = self.config_for(task)
         model = model_class(config)
-        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        inputs = self._inputs_and_labels(task, config, model, framework)
         outputs = _harness(framework).forward(model, inputs)
         assert "loss" in outputs, f"{model_class.__name__} returned no loss with labels"
         loss = np.asarray(outputs["loss"])
@@ -208,9 +247,9 @@ class ArchitectureConformance:
 
     def test_training_lowers_the_loss(self, framework, task):
         model_class = self.model_class(framework, task)
-        config = self._quiet_config(task)
+        config = self.quiet_config(task)
         model = model_class(config)
-        inputs = {**self.make_inputs(task, config), **self.make_labels(task, config)}
+        inputs = self._inputs_and_labels(task, config, model, framework)
         losses = _harness(framework).train_losses(model, inputs, steps=self.train_steps, learning_rate=self.learning_rate)
         assert all(np.isfinite(losses)), losses
         assert losses[-1] < losses[0], f"{model_class.__name__}: loss did not go down: {losses}"

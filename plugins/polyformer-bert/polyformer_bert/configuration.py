@@ -1,6 +1,7 @@
 """BERT's configuration: the keys and defaults of the Hugging Face ``config.json``."""
 
 from polyformer import PretrainedConfig
+from polyformer.core.example_inputs import token_inputs
 
 
 class BertConfig(PretrainedConfig):
@@ -63,3 +64,7 @@ class BertConfig(PretrainedConfig):
                 f"BertConfig: position_embedding_type={self.position_embedding_type!r} is not supported; "
                 f"only 'absolute' is"
             )
+
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict:
+        """Random ``input_ids``, an ``attention_mask`` with some padding, and two segments of ``token_type_ids``."""
+        return token_inputs(self, batch_size, seed=seed, token_types=self.type_vocab_size > 1)

@@ -1,7 +1,6 @@
 """Registers BERT with polyformer: the module named by this distribution's entry point."""
 
 import polyformer
-from polyformer.core.registry import head_paths
 
 _PKG = "polyformer_bert"
 
@@ -14,10 +13,12 @@ def register_architectures(register):
             config=f"{_PKG}.configuration:BertConfig",
             tokenizer=f"{_PKG}.tokenization:BertTokenizer",
             tokenizer_fast=f"{_PKG}.tokenization:BertTokenizerFast",
+            tasks=("base", "masked-lm", "sequence-classification", "token-classification",
+                   "question-answering", "multiple-choice"),
             models={
-                "torch": head_paths(f"{_PKG}.modeling_torch", "Bert"),
-                "keras": head_paths(f"{_PKG}.modeling_keras", "Bert", prefix="TF"),
-                "flax": head_paths(f"{_PKG}.modeling_flax", "Bert", prefix="Flax"),
+                "torch": f"{_PKG}.modeling_torch:Bert",
+                "keras": f"{_PKG}.modeling_keras:TFBert",
+                "flax": f"{_PKG}.modeling_flax:FlaxBert",
             },
         )
     )

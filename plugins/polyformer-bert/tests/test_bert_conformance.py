@@ -1,7 +1,5 @@
 """BERT through polyformer's public conformance suite, for every registered head in every installed framework."""
 
-import numpy as np
-
 from polyformer.testing import ArchitectureConformance
 from polyformer_bert.configuration import BertConfig
 
@@ -14,11 +12,3 @@ class TestBertConformance(ArchitectureConformance):
                       max_position_embeddings=64, type_vocab_size=2, num_labels=3)
         values.update(overrides)
         return BertConfig(**values)
-
-    def make_inputs(self, task, config):
-        """The suite's ids and padding, plus segment ids: the second half of each sequence is segment 1."""
-        inputs = super().make_inputs(task, config)
-        token_type_ids = np.zeros_like(inputs["input_ids"])
-        token_type_ids[..., self.seq_length // 2:] = 1
-        inputs["token_type_ids"] = token_type_ids
-        return inputs

@@ -14,7 +14,6 @@ def register_backends(register):
             to_tensor="polyformer.backends.flax.tensors:to_tensor",
             harness="polyformer.backends.flax.harness",
             extra="flax",
-            class_prefix="Flax",
             priority=30,
         )
     )

@@ -14,7 +14,6 @@ def register_backends(register):
             to_tensor="polyformer.backends.keras.tensors:to_tensor",
             harness="polyformer.backends.keras.harness",
             extra="keras",
-            class_prefix="TF",
             priority=20,
         )
     )

@@ -14,7 +14,6 @@ def register_backends(register):
             to_tensor="polyformer.backends.torch.tensors:to_tensor",
             harness="polyformer.backends.torch.harness",
             extra="torch",
-            class_prefix="",
             priority=10,
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...core.configuration import PretrainedConfig
+from ...core.example_inputs import token_inputs
 
 __all__ = ["DistilBertConfig"]
 
@@ -65,3 +66,7 @@ class DistilBertConfig(PretrainedConfig):
             raise ValueError(f"DistilBertConfig: sinusoidal_pos_embds must be true or false, got {self.sinusoidal_pos_embds!r}")
         if self.sinusoidal_pos_embds and self.dim % 2:
             raise ValueError(f"DistilBertConfig: sinusoidal_pos_embds needs an even dim, got dim={self.dim}")
+
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict:
+        """Random ``input_ids`` and an ``attention_mask`` with some padding (numpy)."""
+        return token_inputs(self, batch_size, seed=seed)

@@ -1,7 +1,7 @@
 """Registers DistilBERT through the ``polyformer`` entry-point group, like any third-party plugin."""
 
 from ...core.hookspecs import hookimpl
-from ...core.registry import Architecture, head_paths
+from ...core.registry import Architecture
 
 _PKG = "polyformer.models.distilbert"
 
@@ -14,10 +14,12 @@ def register_architectures(register):
             config=f"{_PKG}.configuration:DistilBertConfig",
             tokenizer=f"{_PKG}.tokenization:DistilBertTokenizer",
             tokenizer_fast=f"{_PKG}.tokenization_fast:DistilBertTokenizerFast",
+            tasks=("base", "masked-lm", "sequence-classification", "token-classification",
+                   "question-answering", "multiple-choice"),
             models={
-                "torch": head_paths(f"{_PKG}.modeling_torch", "DistilBert"),
-                "keras": head_paths(f"{_PKG}.modeling_keras", "DistilBert", prefix="TF"),
-                "flax": head_paths(f"{_PKG}.modeling_flax", "DistilBert", prefix="Flax"),
+                "torch": f"{_PKG}.modeling_torch:DistilBert",
+                "keras": f"{_PKG}.modeling_keras:TFDistilBert",
+                "flax": f"{_PKG}.modeling_flax:FlaxDistilBert",
             },
         )
     )
