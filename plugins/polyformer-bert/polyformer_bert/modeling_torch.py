@@ -7,13 +7,11 @@ Module paths are the ``transformers`` tensor names (``bert.embeddings.word_embed
 ``cls.predictions.bias``, ``classifier``, ``qa_outputs``), so checkpoints move between
 the two libraries, and to polyformer's Keras and Flax BERT, unchanged.
 
-Everything generic comes from polyformer's public PyTorch pieces
-(:mod:`polyformer.backends.torch.layers` and ``losses``): embeddings, the encoder
-stack (hidden states, attentions, head masks, gradient checkpointing), multi-head
-attention through ``scaled_dot_product_attention``, the dense + residual + LayerNorm
-output sub-layer, activations, chunking, pruning, losses, init; loading, saving,
-embedding resizing and head pruning come from the base class. What is written here is
-BERT's own: how those pieces nest, the pooler, the masked-LM head and the heads' wiring.
+Everything generic comes from polyformer's public PyTorch pieces: the embeddings, the
+attention block (self-attention + dense/residual/LayerNorm output), the feed-forward
+halves, the pooler and the encoder stack (:mod:`polyformer.backends.torch.layers`), and
+the task heads (:mod:`polyformer.backends.torch.heads`). What is written here is BERT's
+own: how its layer nests those pieces, and its masked-LM head.
 """
 
 from __future__ import annotations
@@ -21,16 +19,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from polyformer.backends.torch import layers, losses
+from polyformer.backends.torch import heads, layers
 from polyformer.backends.torch.modeling import PreTrainedModel
-from polyformer.core.outputs import (
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from polyformer.core.numerics import pruned_heads_of_layer
+from polyformer.core.outputs import BaseModelOutputWithPooling
 
 from .configuration import BertConfig
 
@@ -46,53 +38,19 @@ __all__ = [
 
 
 # ---- building blocks ----------------------------------------------------------------
-class BertAttention(nn.Module):
-    """``self`` (query/key/value, no output linear) then ``output`` (dense + dropout + residual + LayerNorm)."""
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.self = layers.MultiHeadSelfAttention(
-            config.hidden_size, config.num_attention_heads, config.attention_probs_dropout_prob,
-            names=("query", "key", "value"), out_name=None,
-        )
-        self.output = layers.DenseAddNorm(
-            config.hidden_size, config.hidden_size, config.hidden_dropout_prob, config.layer_norm_eps
-        )
-
-    def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
-        context, weights = self.self(hidden_states, mask, head_mask, output_attentions)
-        return self.output(context, hidden_states), weights
-
-    def prune_heads(self, heads) -> None:
-        """Remove heads from query/key/value and the matching input columns of ``output.dense``."""
-        index = self.self.prune_heads(heads)
-        if index is not None:
-            self.output.dense = layers.prune_linear(self.output.dense, index, dim=1)
-
-
-class BertIntermediate(nn.Module):
-    """The feed-forward's widening half: ``activation(dense(x))``."""
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.activation = layers.get_activation(config.hidden_act)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        # Without autograd the activation may overwrite the fresh hidden layer.
-        return self.activation(self.dense(hidden_states), inplace=not torch.is_grad_enabled())
-
-
 class BertLayer(nn.Module):
-    """One post-norm block: attention sub-layer, then feed-forward (``intermediate`` + ``output``)."""
+    """One post-norm layer: ``attention`` (``self`` + ``output``), then ``intermediate`` and ``output``."""
 
-    def __init__(self, config: BertConfig) -> None:
+    def __init__(self, config: BertConfig, index: int) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
-        self.intermediate = BertIntermediate(config)
-        self.output = layers.DenseAddNorm(
-            config.intermediate_size, config.hidden_size, config.hidden_dropout_prob, config.layer_norm_eps
+        self.attention = layers.AttentionBlock(
+            config.hidden_size, config.num_attention_heads, pruned_heads=pruned_heads_of_layer(config, index),
+            attention_dropout=config.attention_probs_dropout_prob, dropout=config.hidden_dropout_prob,
+            layer_norm_eps=config.layer_norm_eps,
         )
+        self.intermediate = layers.Intermediate(config.hidden_size, config.intermediate_size, config.hidden_act)
+        self.output = layers.DenseAddNorm(config.intermediate_size, config.hidden_size, dropout=config.hidden_dropout_prob,
+                                          layer_norm_eps=config.layer_norm_eps)
         self.chunk_size = config.chunk_size_feed_forward
 
     def _feed_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -101,17 +59,6 @@ class BertLayer(nn.Module):
     def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
         attended, weights = self.attention(hidden_states, mask, head_mask, output_attentions)
         return layers.apply_chunked(self._feed_forward, self.chunk_size, attended), weights
-
-
-class BertPooler(nn.Module):
-    """``tanh(dense(first token))``: the sentence vector the classification heads read."""
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden_states[:, 0]))
 
 
 class BertPredictionHeadTransform(nn.Module):
@@ -158,12 +105,16 @@ class BertOnlyMLMHead(nn.Module):
 
 # ---- models -------------------------------------------------------------------------
 class BertPreTrainedModel(PreTrainedModel):
-    """Shared by every BERT model: config class, weight prefix, init of the masked-LM bias."""
+    """Shared by every BERT model: config class, weight prefix, main input, the base model of heads."""
 
     config_class = BertConfig
     base_model_prefix = "bert"
+    main_input_name = "input_ids"
     # Older checkpoints saved the position_ids buffer (all-MiniLM-L6-v2 does); it is rebuilt here.
     keys_to_ignore_on_load_unexpected = (r"position_ids$",)
+
+    def make_base_model(self, config: BertConfig) -> "BertModel":
+        return BertModel(config, add_pooling_layer=self.uses_pooler)
 
     def _init_weights(self, module: nn.Module, only: set[str] | None = None) -> None:
         if isinstance(module, BertLMPredictionHead) and (only is None or "bias" in only):
@@ -186,15 +137,11 @@ class BertModel(BertPreTrainedModel):
         self.embeddings = layers.Embeddings(
             config.vocab_size, config.hidden_size, config.max_position_embeddings,
             type_vocab_size=config.type_vocab_size, pad_token_id=config.pad_token_id,
-            eps=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
+            layer_norm_eps=config.layer_norm_eps, dropout=config.hidden_dropout_prob,
         )
-        self.encoder = layers.Encoder(BertLayer(config) for _ in range(config.num_hidden_layers))
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.encoder = layers.Encoder(BertLayer(config, index) for index in range(config.num_hidden_layers))
+        self.pooler = layers.Pooler(config.hidden_size) if add_pooling_layer else None
         self.post_init()
-
-    def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
-        for layer, heads in heads_to_prune.items():
-            self.encoder.layer[int(layer)].attention.prune_heads(heads)
 
     def forward(
         self,
@@ -212,16 +159,10 @@ class BertModel(BertPreTrainedModel):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
-        embeddings = self.embeddings(input_ids, inputs_embeds, position_ids, token_type_ids)  # checks the inputs
-        if head_mask is not None:
-            head_mask = head_mask.to(embeddings.dtype)
-        encoded = self.encoder(
-            embeddings,
-            layers.expand_attention_mask(attention_mask, embeddings.shape[:2]),
-            head_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-        )
+        embeddings = self.embeddings(input_ids, token_type_ids=token_type_ids, position_ids=position_ids,
+                                     inputs_embeds=inputs_embeds)
+        encoded = self.encoder(embeddings, attention_mask, head_mask, output_attentions=output_attentions,
+                               output_hidden_states=output_hidden_states)
         sequence_output = encoded.last_hidden_state
         output = BaseModelOutputWithPooling(
             last_hidden_state=sequence_output,
@@ -232,236 +173,46 @@ class BertModel(BertPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-def _classifier_dropout(config: BertConfig) -> nn.Dropout:
-    """``classifier_dropout``, or ``hidden_dropout_prob`` when it is None."""
-    p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-    return nn.Dropout(p)
+# Heads without the pooler ignore a base checkpoint's pooler weights, as transformers' do.
+_WITHOUT_POOLER = (r"position_ids$", r"pooler\.")
 
 
-class _BertHead(BertPreTrainedModel):
-    """A head model: ``self.bert`` plus task layers; runs the encoder the same way for all."""
-
-    def _encode(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, head_mask,
-                output_attentions, output_hidden_states) -> BaseModelOutputWithPooling:
-        return self.bert(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            head_mask=head_mask,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-
-    @staticmethod
-    def _finish(output, return_dict: bool):
-        return output if return_dict else output.to_tuple()
-
-
-class BertForMaskedLM(_BertHead):
+class BertForMaskedLM(heads.ForMaskedLM, BertPreTrainedModel):
     """Masked language modelling: vocabulary logits for every token."""
 
     tied_weights = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
     }
-    # A base (BertModel / pre-training) checkpoint has a pooler this head does not use.
-    keys_to_ignore_on_load_unexpected = (r"position_ids$", r"pooler\.")
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER
+    output_embeddings_name = "cls.predictions.decoder"
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+    def build_head(self, config: BertConfig) -> None:
         self.cls = BertOnlyMLMHead(config)
-        self.post_init()
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
+    def lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.cls(hidden_states)
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.cls.predictions.decoder = value
+        super().set_output_embeddings(value)
         self.cls.predictions.bias = value.bias  # the bias follows a resized projection
 
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        head_mask=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-    ):
-        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
-            output_attentions, output_hidden_states, return_dict
-        )
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, head_mask,
-                               output_attentions, output_hidden_states)
-        logits = self.cls(encoded.last_hidden_state)
-        loss = losses.masked_lm_loss(logits, labels) if labels is not None else None
-        output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
-                                attentions=encoded.attentions)
-        return self._finish(output, return_dict)
 
-
-class BertForSequenceClassification(_BertHead):
+class BertForSequenceClassification(heads.ForSequenceClassification, BertPreTrainedModel):
     """Classification or regression of the whole sequence, from the pooled first token."""
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.bert = BertModel(config)
-        self.dropout = _classifier_dropout(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        head_mask=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-    ):
-        """``labels``: class ids (cross-entropy), floats with one label (MSE), or multi-hot floats (BCE)."""
-        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
-            output_attentions, output_hidden_states, return_dict
-        )
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, head_mask,
-                               output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(encoded.pooler_output))
-        loss = None
-        if labels is not None:
-            loss = losses.sequence_classification_loss(logits, labels, self.num_labels, self.config.problem_type)
-        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
-                                          attentions=encoded.attentions)
-        return self._finish(output, return_dict)
-
-
-class BertForTokenClassification(_BertHead):
-    """A label for every token (named entities, part of speech)."""
-
-    keys_to_ignore_on_load_unexpected = (r"position_ids$", r"pooler\.")
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.dropout = _classifier_dropout(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        head_mask=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-    ):
-        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
-            output_attentions, output_hidden_states, return_dict
-        )
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, head_mask,
-                               output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(encoded.last_hidden_state))
-        loss = losses.token_classification_loss(logits, labels) if labels is not None else None
-        output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
-                                       attentions=encoded.attentions)
-        return self._finish(output, return_dict)
-
-
-class BertForQuestionAnswering(_BertHead):
-    """Extractive question answering: start and end logits for every token."""
-
-    keys_to_ignore_on_load_unexpected = (r"position_ids$", r"pooler\.")
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        if config.num_labels != 2:
-            raise ValueError(f"BertForQuestionAnswering needs config.num_labels == 2 (start, end), got {config.num_labels}")
-        self.num_labels = config.num_labels
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        start_positions=None,
-        end_positions=None,
-        head_mask=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-    ):
-        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
-            output_attentions, output_hidden_states, return_dict
-        )
-        encoded = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, head_mask,
-                               output_attentions, output_hidden_states)
-        start_logits, end_logits = layers.start_end_logits(self.qa_outputs(encoded.last_hidden_state))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = losses.question_answering_loss(start_logits, end_logits, start_positions, end_positions)
-        output = QuestionAnsweringModelOutput(
-            loss=loss, start_logits=start_logits, end_logits=end_logits,
-            hidden_states=encoded.hidden_states, attentions=encoded.attentions,
-        )
-        return self._finish(output, return_dict)
-
-
-class BertForMultipleChoice(_BertHead):
+class BertForMultipleChoice(heads.ForMultipleChoice, BertPreTrainedModel):
     """Scores each of ``num_choices`` sequences from its pooled first token; inputs are ``(batch, num_choices, seq)``."""
 
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = BertModel(config)
-        self.dropout = _classifier_dropout(config)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-        self.post_init()
 
-    def forward(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        head_mask=None,
-        output_attentions=None,
-        output_hidden_states=None,
-        return_dict=None,
-    ):
-        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
-            output_attentions, output_hidden_states, return_dict
-        )
-        layers.check_choice_inputs(input_ids, inputs_embeds, attention_mask, token_type_ids)
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = layers.flatten_choices
-        encoded = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                               flat(inputs_embeds, keep=2), head_mask, output_attentions, output_hidden_states)
-        logits = self.classifier(self.dropout(encoded.pooler_output)).view(-1, num_choices)
-        loss = losses.multiple_choice_loss(logits, labels) if labels is not None else None
-        output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
-                                           attentions=encoded.attentions)
-        return self._finish(output, return_dict)
+class BertForTokenClassification(heads.ForTokenClassification, BertPreTrainedModel):
+    """A label for every token (named entities, part of speech)."""
+
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER
+
+
+class BertForQuestionAnswering(heads.ForQuestionAnswering, BertPreTrainedModel):
+    """Extractive question answering: start and end logits for every token."""
+
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER

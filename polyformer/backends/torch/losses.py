@@ -8,46 +8,36 @@ dtype or range get one clear error first (:mod:`polyformer.core.inputs`), where
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from ...core import inputs
+from ...core.numerics import resolve_problem_type, to_pair
 from .layers import input_facts
 
 __all__ = [
-    "infer_problem_type",
     "sequence_classification_loss",
     "token_classification_loss",
     "masked_lm_loss",
     "multiple_choice_loss",
     "question_answering_loss",
+    "masked_image_modeling_loss",
 ]
 
 #: Label value ignored by the cross-entropy losses (padding, special tokens).
 IGNORE_INDEX = -100
 
 
-def infer_problem_type(problem_type: str | None, num_labels: int, labels: torch.Tensor) -> str:
-    """``config.problem_type`` if set, else guessed as ``transformers`` does.
+def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: Any) -> torch.Tensor:
+    """MSE (regression), cross-entropy (single label) or BCE-with-logits (multi label).
 
-    One label means regression; integer labels mean single-label classification;
-    anything else (float multi-hot vectors) multi-label classification. The config is
-    not changed, so the guess is made again for every batch.
+    The kind is ``config.problem_type``, inferred from the labels and written to the config
+    the first time (:func:`polyformer.core.numerics.resolve_problem_type`), as transformers does.
     """
-    if problem_type is not None:
-        return problem_type
-    if num_labels == 1:
-        return "regression"
-    if labels.dtype in (torch.long, torch.int):
-        return "single_label_classification"
-    return "multi_label_classification"
-
-
-def sequence_classification_loss(
-    logits: torch.Tensor, labels: torch.Tensor, num_labels: int, problem_type: str | None = None
-) -> torch.Tensor:
-    """MSE (regression), cross-entropy (single label) or BCE-with-logits (multi label)."""
-    problem_type = infer_problem_type(problem_type, num_labels, labels)
+    num_labels = config.num_labels
+    problem_type = resolve_problem_type(config, labels.dtype in (torch.long, torch.int))
     facts, shape = input_facts("labels", labels), tuple(logits.shape)
     if problem_type == "regression":
         inputs.check_regression_targets(facts, shape)
@@ -57,10 +47,8 @@ def sequence_classification_loss(
     if problem_type == "single_label_classification":
         inputs.check_class_labels(facts, shape)
         return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
-    if problem_type == "multi_label_classification":
-        inputs.check_multi_label_targets(facts, shape)
-        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-    raise ValueError(f"unknown problem_type {problem_type!r}")
+    inputs.check_multi_label_targets(facts, shape)
+    return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 
 
 def token_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -100,3 +88,18 @@ def question_answering_loss(
     start_loss = F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
     end_loss = F.cross_entropy(end_logits, end_positions, ignore_index=ignored)
     return (start_loss + end_loss) / 2
+
+
+def masked_image_modeling_loss(pixel_values: torch.Tensor, reconstruction: torch.Tensor, bool_masked_pos: torch.Tensor,
+                               patch_size: Any) -> torch.Tensor:
+    """Mean L1 error over the pixels of the masked patches, per channel (SimMIM, as transformers' ViT).
+
+    ``bool_masked_pos`` is ``(batch, num_patches)``, patches in row-major order over the
+    ``(height / patch_h, width / patch_w)`` grid of the input.
+    """
+    batch, channels, height, width = pixel_values.shape
+    patch_h, patch_w = to_pair(patch_size)
+    grid = bool_masked_pos.reshape(batch, height // patch_h, width // patch_w)
+    mask = grid.repeat_interleave(patch_h, 1).repeat_interleave(patch_w, 2).unsqueeze(1).to(reconstruction.dtype)
+    errors = F.l1_loss(pixel_values.to(reconstruction.dtype), reconstruction, reduction="none")
+    return (errors * mask).sum() / (mask.sum() + 1e-5) / channels

@@ -1,0 +1,89 @@
+"""Numbers and rules every backend must agree on, computed once without a framework.
+
+* :func:`sinusoidal_table`: the fixed position table of "Attention is all you need";
+* :func:`resolve_problem_type`: how a classification head picks its loss from the labels
+  (and records the choice in the config, so a saved model keeps it), as transformers does;
+* :func:`heads_after_pruning` / :func:`kept_head_features`: the attention layout of a
+  model whose config lists pruned heads;
+* :func:`patch_grid`: how many patches an image of a size has.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = [
+    "sinusoidal_table",
+    "resolve_problem_type",
+    "pruned_heads_of_layer",
+    "kept_head_features",
+    "to_pair",
+    "patch_grid",
+]
+
+
+def sinusoidal_table(n_positions: int, dim: int) -> np.ndarray:
+    """The ``(n_positions, dim)`` float32 table: sin on even columns, cos on odd ones.
+
+    Computed in float64 and rounded once, so every framework holds the same float32 table.
+    """
+    positions = np.arange(n_positions, dtype=np.float64)[:, None]
+    exponents = 2 * (np.arange(dim) // 2) / dim
+    angles = positions / np.power(10000.0, exponents)[None, :]
+    table = np.empty((n_positions, dim), dtype=np.float64)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return table.astype(np.float32)
+
+
+def resolve_problem_type(config: Any, labels_are_integers: bool) -> str:
+    """``config.problem_type``, inferred from the labels the first time and written to the config.
+
+    transformers' rule: one label is regression; integer labels are single-label
+    classification; anything else (multi-hot floats) multi-label classification. Written
+    back, as transformers does, so the saved config keeps it and later batches agree.
+    """
+    if config.problem_type is None:
+        if config.num_labels == 1:
+            config.problem_type = "regression"
+        elif labels_are_integers:
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    return config.problem_type
+
+
+def pruned_heads_of_layer(config: Any, layer: int) -> tuple[int, ...]:
+    """The heads of ``layer`` that ``config.pruned_heads`` lists as removed (original numbering)."""
+    pruned = getattr(config, "pruned_heads", None) or {}
+    return tuple(sorted(int(h) for h in pruned.get(layer, pruned.get(str(layer), ()))))
+
+
+def kept_head_features(num_heads: int, head_size: int, already_pruned: Iterable[int], to_prune: Iterable[int]) -> np.ndarray:
+    """Where, in a layer that has already lost ``already_pruned`` of its ``num_heads`` heads, the
+    features of the heads that survive pruning ``to_prune`` too are (heads numbered as originally).
+
+    The result indexes the current ``(heads left * head_size)`` feature axis of the query,
+    key and value projections (rows) and of the output projection (columns).
+    """
+    already, dropping = {int(h) for h in already_pruned}, {int(h) for h in to_prune}
+    current = [h for h in range(num_heads) if h not in already]
+    return np.array([pos * head_size + i for pos, h in enumerate(current) if h not in dropping for i in range(head_size)],
+                    dtype=np.int64)
+
+
+def to_pair(value: Any) -> tuple[int, int]:
+    """``16`` or ``(16, 32)`` -> ``(16, 16)`` or ``(16, 32)``: image and patch sizes as (height, width)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError(f"expected an int or a (height, width) pair, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def patch_grid(image_size: Any, patch_size: Any) -> tuple[int, int]:
+    """How many patches fit along (height, width)."""
+    (height, width), (patch_h, patch_w) = to_pair(image_size), to_pair(patch_size)
+    return height // patch_h, width // patch_w
