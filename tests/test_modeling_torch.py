@@ -170,7 +170,7 @@ def test_prune_heads_equals_zeroed_heads_in_transformers(tmp_path):
             for head in heads:
                 hf_model.distilbert.transformer.layer[layer].attention.out_lin.weight[:, head * size:(head + 1) * size] = 0
     attention = model.distilbert.transformer.layer[0].attention
-    assert attention.n_heads == 2 and attention.q_lin.weight.shape == (2 * size, SMALL["dim"])
+    assert attention.num_heads == 2 and attention.q_lin.weight.shape == (2 * size, SMALL["dim"])
     assert attention.out_lin.weight.shape == (SMALL["dim"], 2 * size)
     assert model.config.pruned_heads == {0: [0, 2], 1: [3]}
     inputs = make_inputs(SMALL, "sequence-classification")
@@ -180,7 +180,7 @@ def test_prune_heads_equals_zeroed_heads_in_transformers(tmp_path):
     # pruning more of a layer uses the original numbering; pruning a pruned head is a no-op
     model.prune_heads({0: [2, 3]})
     assert model.config.pruned_heads == {0: [0, 2, 3], 1: [3]}
-    assert model.distilbert.transformer.layer[0].attention.n_heads == 1
+    assert model.distilbert.transformer.layer[0].attention.num_heads == 1
     with torch.no_grad():
         hf_model.distilbert.transformer.layer[0].attention.out_lin.weight[:, 3 * size:] = 0
     expected, actual = run_both(hf_model, model, inputs)
@@ -192,7 +192,7 @@ def test_prune_heads_equals_zeroed_heads_in_transformers(tmp_path):
         tmp_path / "pruned", output_loading_info=True
     )
     assert info["missing_keys"] == [] and info["mismatched_keys"] == []
-    assert reloaded.distilbert.transformer.layer[0].attention.n_heads == 1
+    assert reloaded.distilbert.transformer.layer[0].attention.num_heads == 1
     with torch.no_grad():
         assert_close(reloaded(**inputs).logits, model(**inputs).logits)
 
@@ -200,9 +200,10 @@ def test_prune_heads_equals_zeroed_heads_in_transformers(tmp_path):
         model.prune_heads({0: [1]})
 
 
-def test_heads_to_keep_counts_earlier_pruning():
-    heads, index = layers.heads_to_keep([1, 3], n_heads=3, head_size=2, already_pruned={0})
-    assert heads == {1, 3}
+def test_kept_head_features_count_earlier_pruning():
+    from polyformer.core.numerics import kept_head_features
+
+    index = kept_head_features(4, 2, already_pruned={0}, to_prune={1, 3})
     assert index.tolist() == [2, 3]  # of the current heads (1, 2, 3) only original head 2 stays
 
 

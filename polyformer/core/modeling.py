@@ -85,6 +85,8 @@ class PreTrainedModelMixin:
     config_class: type[PretrainedConfig] | None = None
     #: Attribute name (and weight-name prefix) of the base model inside a head model.
     base_model_prefix: str = ""
+    #: Name of the input that carries the data (``input_ids``, ``pixel_values``, ``input_values``).
+    main_input_name: str = ""
     #: The backend's name: "torch", "keras" or "flax".
     framework: str = ""
     #: safetensors' framework used to read tensors for this backend ("np" or "pt").

@@ -193,7 +193,8 @@ def test_sequence_classification_losses(tmp_path, num_labels, problem, problem_t
         inputs["labels"] = torch.randn(3, num_labels)
     expected, actual = run_both(hf_model, model, inputs)
     assert_outputs_close(expected, actual)
-    assert model.config.problem_type == problem_type  # inferred per batch, not written into the config
+    # inferred from the labels and written into the config, as transformers does
+    assert model.config.problem_type == hf_model.config.problem_type
 
 
 # ---- behaviour ---------------------------------------------------------------------------------

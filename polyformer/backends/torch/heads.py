@@ -34,7 +34,7 @@ from ...core.outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from . import losses
+from . import layers, losses
 from .modeling import PreTrainedModel
 
 __all__ = [
@@ -194,6 +194,7 @@ class ForMultipleChoice(ForSequenceClassification):
         return 1
 
     def base_model_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        layers.check_choice_inputs(self.main_input_name, inputs)
         return {name: flatten_choices(name, value) for name, value in inputs.items()}
 
     def head_outputs(self, base_output, inputs, labels=None):

@@ -1,40 +1,37 @@
-"""Reusable PyTorch building blocks for encoder architectures.
+"""Reusable PyTorch building blocks for transformer architectures.
 
-Every architecture plugin builds its modules from these pieces instead of copying
-them, so behaviour that must be identical everywhere (activation names, attention
-numerics, head pruning, embedding resizing, weight init) is written once:
+Every architecture plugin builds its modules from these pieces instead of copying them,
+so behaviour that must be identical everywhere (activation names, attention numerics,
+head pruning, embedding resizing, weight init, input checks) is written once. The Keras
+and Flax backends have the same blocks, with the same names, arguments and defaults
+(a test compares them); only the framework's own runtime arguments differ.
 
-* :func:`get_activation`: every name in :data:`polyformer.core.configuration.ACTIVATIONS`;
-* :func:`attention`: scaled dot-product attention through
-  ``torch.nn.functional.scaled_dot_product_attention``, with an explicit softmax path
-  when the attention weights are asked for or a head mask is given (same numbers);
-* :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections whose
-  attribute names the architecture chooses, so tensor names match its checkpoints;
-* :class:`FeedForward`: two linears with an activation and dropout, optionally chunked;
-* :class:`DenseAddNorm`: the BERT family's output sub-layer, ``LayerNorm(dropout(dense(x)) + residual)``;
-* :func:`apply_chunked`: run a position-wise block on slices of the sequence;
-* :class:`Embeddings`: word + (token type) + position embeddings, LayerNorm, dropout;
-* :class:`Encoder`: the stack of blocks, with hidden states, attentions, head masks and
-  gradient checkpointing handled once;
-* :func:`sinusoidal_positions`: the fixed position table of "Attention is all you need";
-* :func:`prune_linear`, :func:`heads_to_keep`: really remove heads from linears;
-* :func:`resize_embedding`, :func:`resize_linear_out`: grow or shrink a vocabulary
-  keeping the old rows;
-* :func:`init_module`: the Hugging Face initialisation of Linear, Embedding, LayerNorm;
-* :func:`expand_attention_mask`, :func:`expand_head_mask`, :func:`call_layer`;
-* :func:`flatten_choices`, :func:`check_choice_inputs`, :func:`start_end_logits`: the input
-  and output plumbing of the multiple-choice and question-answering heads;
-* :func:`add_residual`: a residual sum that adds in place when it may;
-* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input tensor.
+Blocks (modules take plain sizes, not a config, so any architecture maps its own config
+keys onto them; attribute names are those of the ``transformers`` checkpoints):
 
-Modules take plain sizes, not a config, so any architecture can map its own config keys
-onto them; the attribute names they create are those of the ``transformers``
-checkpoints that use them.
+* :class:`Embeddings`: word + (token type) + position embeddings (learned or fixed
+  sinusoidal), an optional LayerNorm, dropout; checks the ids it is given;
+* :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections named by the
+  architecture; built with the heads its config prunes, and prunable later;
+* :class:`AttentionBlock`: self-attention plus its ``output`` sub-layer (BERT, ViT...);
+* :class:`Intermediate` and :class:`DenseAddNorm`: the two halves of a BERT-family feed-forward
+  (``DenseAddNorm`` without its LayerNorm is a pre-norm model's ``dense + residual``);
+* :class:`FeedForward`: both halves in one module (DistilBERT's ``ffn``, Wav2Vec2's ``feed_forward``);
+* :class:`TransformerLayer`: attention and feed-forward with their norms, pre- or post-norm,
+  every attribute named by :class:`LayerNames`;
+* :class:`Encoder`: the stack of layers, with masks, hidden states, attentions, head masks,
+  pruning and gradient checkpointing handled once;
+* :class:`Pooler`: ``activation(dense(first position))``.
+
+Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask`,
+:func:`expand_head_mask`, :func:`apply_chunked`, :func:`add_residual`, :func:`prune_linear`,
+:func:`resize_embedding`, :func:`resize_linear_out`, :func:`init_module`, :func:`call_layer`,
+:func:`input_facts`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +39,7 @@ from torch import nn
 
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
+from ...core.numerics import kept_head_features, sinusoidal_table
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -50,17 +48,18 @@ __all__ = [
     "expand_attention_mask",
     "expand_head_mask",
     "MultiHeadSelfAttention",
-    "FeedForward",
+    "AttentionBlock",
+    "Intermediate",
     "DenseAddNorm",
-    "add_residual",
-    "apply_chunked",
+    "FeedForward",
+    "LayerNames",
+    "TransformerLayer",
     "Embeddings",
     "Encoder",
-    "flatten_choices",
+    "Pooler",
+    "add_residual",
+    "apply_chunked",
     "check_choice_inputs",
-    "start_end_logits",
-    "sinusoidal_positions",
-    "heads_to_keep",
     "prune_linear",
     "resize_embedding",
     "resize_linear_out",
@@ -223,22 +222,6 @@ def attention(
     return torch.matmul(weights, value), weights
 
 
-def heads_to_keep(heads: Iterable[int], n_heads: int, head_size: int, already_pruned: set[int]) -> tuple[set[int], torch.Tensor]:
-    """Which heads to remove now, and the indices of the feature columns that stay.
-
-    ``heads`` are numbered as in the original (unpruned) layer; ``already_pruned`` are
-    original numbers removed earlier, which shift the current positions of the others.
-    """
-    heads = set(heads) - already_pruned
-    # Always on the CPU: this also runs while a model is built on the meta device.
-    mask = torch.ones(n_heads, head_size, device="cpu")
-    for head in heads:
-        position = head - sum(1 for h in already_pruned if h < head)
-        mask[position] = 0
-    index = torch.arange(n_heads * head_size, device="cpu")[mask.view(-1).eq(1)]
-    return heads, index
-
-
 def prune_linear(layer: nn.Linear, index: torch.Tensor, dim: int = 0) -> nn.Linear:
     """A new Linear keeping only ``index`` along ``dim`` (0: output rows, 1: input columns)."""
     index = index.to(layer.weight.device)
@@ -257,39 +240,47 @@ def prune_linear(layer: nn.Linear, index: torch.Tensor, dim: int = 0) -> nn.Line
 class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention whose projection names follow the architecture's checkpoints.
 
-    ``names`` gives the attribute names of the query, key and value linears, and
-    ``out_name`` that of the output linear (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``,
-    ``out_lin``). With ``out_name=None`` no output linear is made: the caller owns it
-    (BERT keeps it in a separate ``output.dense``) and must prune its input columns with
-    the index :meth:`prune_heads` returns.
+    ``names`` are the attribute names of the query, key and value linears, ``output_name``
+    that of the output linear (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``, ``out_lin``). With
+    ``output_name=None`` there is none: the caller owns it (BERT keeps it in
+    ``attention.output.dense``, see :class:`AttentionBlock`) and prunes its input columns with
+    the index :meth:`prune_heads` returns. ``num_heads`` is the layer's original head count;
+    ``pruned_heads`` (original numbers) are left out from the start, as a pruned checkpoint
+    stores them. ``bias=False`` leaves the query/key/value biases out (ViT's ``qkv_bias``).
     """
 
     def __init__(
         self,
-        dim: int,
-        n_heads: int,
-        dropout: float = 0.0,
+        hidden_size: int,
+        num_heads: int,
         *,
+        pruned_heads: Iterable[int] = (),
+        dropout: float = 0.0,
+        bias: bool = True,
         names: tuple[str, str, str] = ("query", "key", "value"),
-        out_name: str | None = None,
+        output_name: str | None = None,
     ) -> None:
         super().__init__()
-        if dim % n_heads:
-            raise ValueError(f"dim={dim} must be divisible by n_heads={n_heads}")
-        self.n_heads = n_heads
-        self.head_size = dim // n_heads
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size={hidden_size} must be divisible by num_heads={num_heads}")
+        self.head_size = hidden_size // num_heads
+        self.original_num_heads = num_heads
+        self.pruned_heads: set[int] = {int(h) for h in pruned_heads}
+        self.num_heads = num_heads - len(self.pruned_heads)
+        if self.num_heads <= 0:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {num_heads})")
         self.dropout = dropout
         self.names = tuple(names)
-        self.out_name = out_name
-        self.pruned_heads: set[int] = set()
+        self.output_name = output_name
+        inner = self.num_heads * self.head_size
         for name in self.names:
-            setattr(self, name, nn.Linear(dim, dim))
-        if out_name is not None:
-            setattr(self, out_name, nn.Linear(dim, dim))
+            setattr(self, name, nn.Linear(hidden_size, inner, bias=bias))
+        if output_name is not None:
+            setattr(self, output_name, nn.Linear(inner, hidden_size))
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
-        return x.view(batch, length, self.n_heads, self.head_size).transpose(1, 2)
+        return x.view(batch, length, self.num_heads, self.head_size).transpose(1, 2)
 
     def forward(
         self,
@@ -298,7 +289,7 @@ class MultiHeadSelfAttention(nn.Module):
         head_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(batch, seq, dim)`` -> (``(batch, seq, dim)`` output, attention weights or None)."""
+        """``(batch, seq, hidden)`` -> (``(batch, seq, hidden or heads * head_size)``, attention weights or None)."""
         q_name, k_name, v_name = self.names
         query = self._split(getattr(self, q_name)(hidden_states))
         key = self._split(getattr(self, k_name)(hidden_states))
@@ -310,57 +301,136 @@ class MultiHeadSelfAttention(nn.Module):
             output_attentions=output_attentions,
         )
         batch, _, length, _ = context.shape
-        context = context.transpose(1, 2).reshape(batch, length, self.n_heads * self.head_size)
-        if self.out_name is not None:
-            context = getattr(self, self.out_name)(context)
+        context = context.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_size)
+        if self.output_name is not None:
+            context = getattr(self, self.output_name)(context)
         return context, weights
 
     def prune_heads(self, heads: Iterable[int]) -> torch.Tensor | None:
         """Remove ``heads`` (original numbering) for good; returns the kept feature index, or None if nothing changed."""
-        heads, index = heads_to_keep(heads, self.n_heads, self.head_size, self.pruned_heads)
+        heads = {int(h) for h in heads} - self.pruned_heads
         if not heads:
             return None
-        if len(heads) >= self.n_heads:
-            raise ValueError(f"cannot prune every head of an attention layer (it has {self.n_heads} left)")
+        if len(heads) >= self.num_heads:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {self.num_heads} left)")
+        index = torch.from_numpy(kept_head_features(self.original_num_heads, self.head_size, self.pruned_heads, heads))
         for name in self.names:
             setattr(self, name, prune_linear(getattr(self, name), index, dim=0))
-        if self.out_name is not None:
-            setattr(self, self.out_name, prune_linear(getattr(self, self.out_name), index, dim=1))
-        self.n_heads -= len(heads)
+        if self.output_name is not None:
+            setattr(self, self.output_name, prune_linear(getattr(self, self.output_name), index, dim=1))
+        self.num_heads -= len(heads)
         self.pruned_heads |= heads
         return index
 
 
-# ---- feed-forward ----------------------------------------------------------------------
-class FeedForward(nn.Module):
-    """``out(dropout?)(activation(in(x)))`` with configurable linear names.
+class AttentionBlock(nn.Module):
+    """Self-attention (at ``self_name``: BERT's ``self``, ViT's ``attention``) and its ``output`` sub-layer.
 
-    ``chunk_size`` > 0 runs the block on slices of ``chunk_size`` positions to bound
-    memory (the result is the same), as ``config.chunk_size_feed_forward`` asks.
+    ``output`` is :class:`DenseAddNorm`: ``LayerNorm(dropout(dense(context)) + residual)``
+    (post-norm, BERT), or without the LayerNorm ``dropout(dense(context)) + residual``
+    (``layer_norm=False``, for a pre-norm layer such as ViT's, which passes its un-normed
+    input as ``residual``). Pruning heads prunes ``output.dense``'s input columns too.
     """
 
     def __init__(
         self,
-        dim: int,
-        hidden_dim: int,
-        activation: str,
-        dropout: float = 0.0,
+        hidden_size: int,
+        num_heads: int,
         *,
+        pruned_heads: Iterable[int] = (),
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+        layer_norm_eps: float = 1e-12,
+        layer_norm: bool = True,
+        bias: bool = True,
+        self_name: str = "self",
+    ) -> None:
+        super().__init__()
+        self.self_name = self_name
+        attention_module = MultiHeadSelfAttention(hidden_size, num_heads, pruned_heads=pruned_heads,
+                                                  dropout=attention_dropout, bias=bias)
+        setattr(self, self_name, attention_module)
+        inner = attention_module.num_heads * attention_module.head_size
+        self.output = DenseAddNorm(inner, hidden_size, dropout=dropout, layer_norm_eps=layer_norm_eps,
+                                   layer_norm=layer_norm)
+
+    def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False, residual=None):
+        """``residual`` defaults to ``hidden_states`` (post-norm); a pre-norm layer passes its input before the norm."""
+        context, weights = getattr(self, self.self_name)(hidden_states, mask, head_mask, output_attentions)
+        return self.output(context, hidden_states if residual is None else residual), weights
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        index = getattr(self, self.self_name).prune_heads(heads)
+        if index is not None:
+            self.output.dense = prune_linear(self.output.dense, index, dim=1)
+
+
+# ---- feed-forward ----------------------------------------------------------------------
+class Intermediate(nn.Module):
+    """The widening half of a BERT-family feed-forward: ``activation(dense(x))``."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, intermediate_size)
+        self.activation = get_activation(activation)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # Without autograd the activation may overwrite the fresh hidden layer.
+        return self.activation(self.dense(hidden_states), inplace=not torch.is_grad_enabled())
+
+
+class DenseAddNorm(nn.Module):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the output sub-layer of the BERT family.
+
+    BERT, RoBERTa, ELECTRA... end both their attention and their feed-forward with it
+    (``attention.output`` and ``output`` in their checkpoints), hence the attribute names
+    ``dense``, ``dropout`` and ``LayerNorm``. ``layer_norm=False`` leaves the LayerNorm out:
+    ``dropout(dense(x)) + residual``, a pre-norm model's sub-layer output (ViT).
+    """
+
+    def __init__(self, in_features: int, hidden_size: int, *, dropout: float = 0.0, layer_norm_eps: float = 1e-12,
+                 layer_norm: bool = True) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_features, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps) if layer_norm else None
+
+    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        summed = add_residual(self.dropout(self.dense(hidden_states)), residual)
+        return self.LayerNorm(summed) if self.LayerNorm is not None else summed
+
+
+class FeedForward(nn.Module):
+    """``dropout(out(activation_dropout(activation(in(x)))))``, its two linears named by ``names``.
+
+    ``chunk_size`` > 0 runs the block on slices of ``chunk_size`` positions to bound memory
+    (the result is the same), as ``config.chunk_size_feed_forward`` asks.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        intermediate_size: int,
+        activation: str,
+        *,
+        dropout: float = 0.0,
+        activation_dropout: float = 0.0,
         names: tuple[str, str] = ("lin1", "lin2"),
         chunk_size: int = 0,
     ) -> None:
         super().__init__()
         self.names = tuple(names)
-        setattr(self, self.names[0], nn.Linear(dim, hidden_dim))
-        setattr(self, self.names[1], nn.Linear(hidden_dim, dim))
+        setattr(self, self.names[0], nn.Linear(hidden_size, intermediate_size))
+        setattr(self, self.names[1], nn.Linear(intermediate_size, hidden_size))
         self.activation = get_activation(activation)
+        self.activation_dropout = nn.Dropout(activation_dropout)
         self.dropout = nn.Dropout(dropout)
         self.chunk_size = chunk_size
 
     def _block(self, x: torch.Tensor) -> torch.Tensor:
         hidden = getattr(self, self.names[0])(x)
         # Without autograd the activation may overwrite the hidden layer it owns.
-        hidden = self.activation(hidden, inplace=not torch.is_grad_enabled())
+        hidden = self.activation_dropout(self.activation(hidden, inplace=not torch.is_grad_enabled()))
         return self.dropout(getattr(self, self.names[1])(hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -378,24 +448,6 @@ def apply_chunked(fn: Callable[[torch.Tensor], torch.Tensor], chunk_size: int, x
     return fn(x)
 
 
-class DenseAddNorm(nn.Module):
-    """``LayerNorm(dropout(dense(x)) + residual)``: the output sub-layer of the BERT family.
-
-    BERT, RoBERTa, ELECTRA... end both their attention and their feed-forward with it
-    (``attention.output`` and ``output`` in their checkpoints), hence the attribute
-    names ``dense``, ``dropout`` and ``LayerNorm``.
-    """
-
-    def __init__(self, in_dim: int, dim: int, dropout: float = 0.0, eps: float = 1e-12) -> None:
-        super().__init__()
-        self.dense = nn.Linear(in_dim, dim)
-        self.LayerNorm = nn.LayerNorm(dim, eps=eps)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(add_residual(self.dropout(self.dense(hidden_states)), residual))
-
-
 def add_residual(output: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """``output + residual``, added in place into ``output`` (no allocation) when that loses nothing.
 
@@ -410,12 +462,100 @@ def add_residual(output: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     return output + residual
 
 
-# ---- embeddings and the encoder stack ---------------------------------------------------
+# ---- the transformer layer ---------------------------------------------------------------
+class LayerNames(NamedTuple):
+    """What an architecture's checkpoints call the parts of a :class:`TransformerLayer`.
+
+    The defaults are Wav2Vec2's (and BART's) names; DistilBERT's are ``("attention",
+    ("q_lin", "k_lin", "v_lin", "out_lin"), "sa_layer_norm", "ffn", ("lin1", "lin2"),
+    "output_layer_norm")``.
+    """
+
+    attention: str = "attention"
+    projections: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "out_proj")
+    attention_norm: str = "layer_norm"
+    feed_forward: str = "feed_forward"
+    feed_forward_linears: tuple[str, str] = ("intermediate_dense", "output_dense")
+    output_norm: str = "final_layer_norm"
+
+
+class TransformerLayer(nn.Module):
+    """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
+
+    Post-norm (``norm_first=False``: DistilBERT, Wav2Vec2)::
+
+        x = attention_norm(x + attention_output_dropout(attention(x)))
+        x = output_norm(x + feed_forward(x))
+
+    Pre-norm (``norm_first=True``: Wav2Vec2 with ``do_stable_layer_norm``)::
+
+        x = x + attention_output_dropout(attention(attention_norm(x)))
+        x = x + feed_forward(output_norm(x))
+
+    ``dropout`` is the feed-forward's output dropout, ``activation_dropout`` the one after its
+    activation, ``attention_dropout`` the one on the attention probabilities.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        activation: str,
+        *,
+        pruned_heads: Iterable[int] = (),
+        norm_first: bool = False,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        attention_output_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        layer_norm_eps: float = 1e-12,
+        chunk_size: int = 0,
+        names: LayerNames = LayerNames(),
+    ) -> None:
+        super().__init__()
+        self.names = names
+        self.norm_first = norm_first
+        *qkv, output = names.projections
+        setattr(self, names.attention, MultiHeadSelfAttention(
+            hidden_size, num_heads, pruned_heads=pruned_heads, dropout=attention_dropout, names=tuple(qkv),
+            output_name=output,
+        ))
+        self.attention_output_dropout = nn.Dropout(attention_output_dropout)
+        setattr(self, names.attention_norm, nn.LayerNorm(hidden_size, eps=layer_norm_eps))
+        setattr(self, names.feed_forward, FeedForward(
+            hidden_size, intermediate_size, activation, dropout=dropout, activation_dropout=activation_dropout,
+            names=names.feed_forward_linears, chunk_size=chunk_size,
+        ))
+        setattr(self, names.output_norm, nn.LayerNorm(hidden_size, eps=layer_norm_eps))
+
+    def forward(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
+        names = self.names
+        attention_module, attention_norm = getattr(self, names.attention), getattr(self, names.attention_norm)
+        feed_forward, output_norm = getattr(self, names.feed_forward), getattr(self, names.output_norm)
+        if self.norm_first:
+            attended, weights = attention_module(attention_norm(hidden_states), mask, head_mask, output_attentions)
+            hidden_states = add_residual(self.attention_output_dropout(attended), hidden_states)
+            hidden_states = add_residual(feed_forward(output_norm(hidden_states)), hidden_states)
+            return hidden_states, weights
+        attended, weights = attention_module(hidden_states, mask, head_mask, output_attentions)
+        # Residual sums reuse the fresh output buffers where the dtype allows (see add_residual).
+        hidden_states = attention_norm(add_residual(self.attention_output_dropout(attended), hidden_states))
+        hidden_states = output_norm(add_residual(feed_forward(hidden_states), hidden_states))
+        return hidden_states, weights
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        getattr(self, self.names.attention).prune_heads(heads)
+
+
+# ---- embeddings ------------------------------------------------------------------------------
 class Embeddings(nn.Module):
-    """Word + token-type + position embeddings, then LayerNorm and dropout.
+    """Word + token-type + position embeddings, then an optional LayerNorm, and dropout.
 
     ``type_vocab_size=0`` leaves out the token-type table (DistilBERT); with it, missing
-    ``token_type_ids`` mean type 0 everywhere (BERT). Sums are taken in the order
+    ``token_type_ids`` mean type 0 everywhere (BERT). ``sinusoidal_positions=True`` fills the
+    position table with the fixed sin/cos table and freezes it (DistilBERT's option).
+    ``layer_norm=False`` leaves the LayerNorm out. Sums are taken in the order
     ``(word + type) + position``, as ``transformers`` does. ``position_ids`` is a
     non-persistent buffer, rebuilt by :meth:`reset_buffers` after loading on the meta device.
     """
@@ -423,21 +563,26 @@ class Embeddings(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        dim: int,
-        max_positions: int,
+        hidden_size: int,
+        max_position_embeddings: int,
         *,
         type_vocab_size: int = 0,
         pad_token_id: int | None = None,
-        eps: float = 1e-12,
+        layer_norm_eps: float = 1e-12,
+        layer_norm: bool = True,
         dropout: float = 0.0,
+        sinusoidal_positions: bool = False,
     ) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(vocab_size, dim, padding_idx=pad_token_id)
-        self.position_embeddings = nn.Embedding(max_positions, dim)
-        self.token_type_embeddings = nn.Embedding(type_vocab_size, dim) if type_vocab_size else None
-        self.LayerNorm = nn.LayerNorm(dim, eps=eps)
+        self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id)
+        self.position_embeddings = nn.Embedding(max_position_embeddings, hidden_size)
+        if sinusoidal_positions:
+            self.position_embeddings.sinusoidal = True  # init_module fills the table
+            self.position_embeddings.weight.requires_grad_(False)
+        self.token_type_embeddings = nn.Embedding(type_vocab_size, hidden_size) if type_vocab_size else None
+        self.LayerNorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps) if layer_norm else None
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("position_ids", torch.arange(max_positions)[None, :], persistent=False)
+        self.register_buffer("position_ids", torch.arange(max_position_embeddings)[None, :], persistent=False)
 
     @property
     def limits(self) -> inputs.TextLimits:
@@ -449,7 +594,7 @@ class Embeddings(nn.Module):
             type_vocab_size=self.token_type_embeddings.num_embeddings if self.token_type_embeddings is not None else 0,
         )
 
-    def check_inputs(self, input_ids=None, inputs_embeds=None, position_ids=None, token_type_ids=None) -> None:
+    def check_inputs(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> None:
         """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`)."""
         inputs.check_text_inputs(
             self.limits,
@@ -467,12 +612,12 @@ class Embeddings(nn.Module):
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``(batch, seq)`` ids, or ``(batch, seq, dim)`` embeddings -> ``(batch, seq, dim)``."""
-        self.check_inputs(input_ids, inputs_embeds, position_ids, token_type_ids)
+        """``(batch, seq)`` ids, or ``(batch, seq, hidden)`` embeddings -> ``(batch, seq, hidden)``."""
+        self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
         # ``own`` is True once ``embeddings`` is a fresh tensor we may add to in place;
         # the caller's ``inputs_embeds`` is never modified.
         if input_ids is not None:
@@ -489,40 +634,47 @@ class Embeddings(nn.Module):
             position_ids = self.position_ids[:, : embeddings.size(1)]
         positions = self.position_embeddings(position_ids)
         embeddings = embeddings.add_(positions) if own else embeddings + positions
-        return self.dropout(self.LayerNorm(embeddings))
+        if self.LayerNorm is not None:
+            embeddings = self.LayerNorm(embeddings)
+        return self.dropout(embeddings)
 
 
+# ---- the encoder stack -------------------------------------------------------------------
 class Encoder(nn.Module):
-    """The stack of blocks (``layer.0``, ``layer.1``...): the loop every encoder runs.
+    """The stack of layers (``layer.0``, ``layer.1``...): the loop every encoder runs.
 
-    Each block is called as ``block(hidden_states, mask, head_mask, output_attentions)``
-    and returns ``(hidden_states, attention weights or None)``. This module collects
-    the hidden states (the input first) and attentions when asked, hands each block its
-    row of the head mask, and recomputes blocks in the backward pass while
+    Takes the ``(batch, seq)`` 0/1 ``attention_mask`` as the user gives it (checked, then
+    expanded once for every layer). Each layer is called as
+    ``layer(hidden_states, mask, head_mask, output_attentions)`` and returns
+    ``(hidden_states, attention weights or None)``. This module collects the hidden states
+    (the input first) and attentions when asked, hands each layer its row of the head mask,
+    prunes heads layer by layer, and recomputes layers in the backward pass while
     ``gradient_checkpointing`` is on (see :func:`call_layer`).
     """
 
-    def __init__(self, blocks: Iterable[nn.Module]) -> None:
+    def __init__(self, layers: Iterable[nn.Module]) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(blocks)
+        self.layer = nn.ModuleList(layers)
         self.gradient_checkpointing = False
 
     def forward(
         self,
         hidden_states: torch.Tensor,
-        mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         head_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> BaseModelOutput:
-        """``mask`` as :func:`expand_attention_mask` makes it; ``head_mask`` as :func:`expand_head_mask` takes it."""
+        mask = expand_attention_mask(attention_mask, tuple(hidden_states.shape[:2]))
+        if head_mask is not None:
+            head_mask = head_mask.to(hidden_states.dtype)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         head_masks = expand_head_mask(head_mask, len(self.layer))
         checkpointing = self.gradient_checkpointing and self.training
-        for block, layer_head_mask in zip(self.layer, head_masks):
+        for layer, layer_head_mask in zip(self.layer, head_masks):
             hidden_states, weights = call_layer(
-                block, hidden_states, mask, layer_head_mask, output_attentions, checkpointing=checkpointing
+                layer, hidden_states, mask, layer_head_mask, output_attentions, checkpointing=checkpointing
             )
             if output_hidden_states:
                 all_hidden += (hidden_states,)
@@ -530,45 +682,36 @@ class Encoder(nn.Module):
                 all_attentions += (weights,)
         return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
 
-
-# ---- head plumbing ------------------------------------------------------------------------
-def flatten_choices(tensor: torch.Tensor | None, keep: int = 1) -> torch.Tensor | None:
-    """``(batch, choices, *rest)`` -> ``(batch * choices, *rest)`` keeping the last ``keep`` dims; None stays None.
-
-    Multiple-choice heads run the encoder on every choice as a separate sequence:
-    ``keep=1`` for ids and masks, ``keep=2`` for ``inputs_embeds``.
-    """
-    return None if tensor is None else tensor.reshape(-1, *tensor.shape[-keep:])
+    def prune_heads(self, heads_to_prune: dict[int, Iterable[int]]) -> None:
+        """``{layer: heads}``: each layer prunes itself (its ``prune_heads``, or its ``attention``'s)."""
+        for index, heads in heads_to_prune.items():
+            layer = self.layer[int(index)]
+            (layer if hasattr(layer, "prune_heads") else layer.attention).prune_heads(heads)
 
 
-def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
-    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+class Pooler(nn.Module):
+    """``activation(dense(first position))``: the sentence (or image) vector of BERT and ViT."""
+
+    def __init__(self, hidden_size: int, *, output_size: int | None = None, activation: str = "tanh") -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, output_size or hidden_size)
+        self.activation = get_activation(activation)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+# ---- multiple choice --------------------------------------------------------------------------
+def check_choice_inputs(main_input_name: str, model_inputs: dict) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, ...)``: a clear error otherwise."""
+    others = [input_facts(name, value, values=False) for name, value in model_inputs.items()
+              if name not in (main_input_name, "inputs_embeds", "position_ids", "head_mask")
+              and isinstance(value, torch.Tensor)]
     inputs.check_choice_inputs(
-        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
-        input_facts("attention_mask", attention_mask, values=False),
-        input_facts("token_type_ids", token_type_ids, values=False),
+        input_facts(main_input_name, model_inputs.get(main_input_name), values=False),
+        input_facts("inputs_embeds", model_inputs.get("inputs_embeds"), values=False),
+        *others,
     )
-
-
-def start_end_logits(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Question-answering logits ``(batch, seq, 2)`` -> start and end logits, each ``(batch, seq)``."""
-    start, end = logits.split(1, dim=-1)
-    return start.squeeze(-1).contiguous(), end.squeeze(-1).contiguous()
-
-
-# ---- positions ------------------------------------------------------------------------
-def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
-    """The fixed ``(n_positions, dim)`` table: sin on even columns, cos on odd ones.
-
-    Computed in float64 then rounded once, so every backend gets the same float32 table.
-    """
-    position = torch.arange(n_positions, dtype=torch.float64)[:, None]
-    exponent = 2 * (torch.arange(dim, dtype=torch.float64) // 2) / dim
-    angles = position / torch.pow(torch.tensor(10000.0, dtype=torch.float64), exponent)[None, :]
-    table = torch.empty(n_positions, dim, dtype=torch.float64)
-    table[:, 0::2] = torch.sin(angles[:, 0::2])
-    table[:, 1::2] = torch.cos(angles[:, 1::2])
-    return table.float()
 
 
 # ---- init -----------------------------------------------------------------------------
@@ -577,7 +720,7 @@ def init_module(module: nn.Module, std: float, only: set[str] | None = None) -> 
     """Hugging Face initialisation of one module's own tensors.
 
     Linear: weight ~ N(0, std), bias 0; Embedding: N(0, std) and the ``padding_idx`` row
-    0; LayerNorm: weight 1, bias 0. ``only`` restricts it to some local parameter names
+    0 (a ``sinusoidal`` one: the fixed sin/cos table); LayerNorm: weight 1, bias 0. ``only`` restricts it to some local parameter names
     (``{"bias"}``), so that loading initialises just the weights the checkpoint lacked.
     """
 
@@ -590,7 +733,9 @@ def init_module(module: nn.Module, std: float, only: set[str] | None = None) -> 
         if wanted("bias"):
             module.bias.zero_()
     elif isinstance(module, nn.Embedding):
-        if wanted("weight"):
+        if wanted("weight") and getattr(module, "sinusoidal", False):
+            module.weight.copy_(torch.from_numpy(sinusoidal_table(module.num_embeddings, module.embedding_dim)))
+        elif wanted("weight"):
             module.weight.normal_(0.0, std)
             if module.padding_idx is not None:
                 module.weight[module.padding_idx].zero_()

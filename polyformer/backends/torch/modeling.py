@@ -12,14 +12,14 @@ parameters the checkpoint lacked are allocated and random-initialised. Non-persi
 buffers (which checkpoints never hold) are rebuilt by the modules that own them
 through a ``reset_buffers()`` method.
 
-An architecture subclass sets ``config_class``, ``base_model_prefix`` and, for tied
-heads, ``tied_weights``; builds its modules in ``__init__`` and ends it with
-``self.post_init()``; and implements ``_init_weights(module, only)`` for anything
-:func:`~polyformer.backends.torch.layers.init_module` does not cover. The base model
-class implements ``get_input_embeddings`` / ``set_input_embeddings`` and
-``_prune_heads``; its ``forward`` reads the output switches with
-:meth:`PreTrainedModel.resolve_output_flags`. A head with a vocabulary projection
-implements ``get_output_embeddings`` / ``set_output_embeddings``.
+What an architecture's ``PreTrainedModel`` subclass sets: ``config_class``,
+``base_model_prefix``, ``main_input_name`` and ``make_base_model(config)`` (the base model
+its heads hold); ``tied_weights`` for tied heads; ``_init_weights(module, only)`` for any
+weight :func:`~polyformer.backends.torch.layers.init_module` does not cover. A model builds
+its modules in ``__init__`` and ends it with ``self.post_init()``; a base model's
+``forward`` reads the output switches with :meth:`PreTrainedModel.resolve_output_flags`.
+Heads come from :mod:`polyformer.backends.torch.heads`. Embedding resizing finds
+``embeddings.word_embeddings`` and head pruning the shared ``Encoder`` by themselves.
 """
 
 from __future__ import annotations
@@ -111,13 +111,12 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
 
     # ---- construction -------------------------------------------------------------
     def post_init(self) -> None:
-        """Call at the end of ``__init__``: prune heads the config lists, init weights, tie.
+        """Call at the end of ``__init__``: init weights, tie.
 
-        Skipped parts while building for loading: nothing is initialised then, since
-        the weights come from the checkpoint (and live on the meta device).
+        Skipped while building for loading: nothing is initialised then, since the weights
+        come from the checkpoint (and live on the meta device). Heads the config lists as
+        pruned are never built (the attention blocks take them from the config).
         """
-        if self.config.pruned_heads:
-            self.base_model._prune_heads(self.config.pruned_heads)
         if not _BUILDING_FOR_LOADING.get():
             for module in self.modules():
                 # A base model built inside a head already initialised its modules.
@@ -330,7 +329,14 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         self.config.pruned_heads = {k: sorted(v) for k, v in sorted(merged.items())}
 
     def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not support head pruning")
+        """Prune through the model's :class:`~polyformer.backends.torch.layers.Encoder` (override for other layouts)."""
+        encoders = [module for module in self.modules() if isinstance(module, layers.Encoder)]
+        if len(encoders) != 1:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not support head pruning: it has {len(encoders)} shared Encoder stacks "
+                f"(implement _prune_heads for its layout)"
+            )
+        encoders[0].prune_heads(heads_to_prune)
 
     # ---- training helpers -----------------------------------------------------------
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
