@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CAPABILITIES",
     "Task",
     "Architecture",
     "Backend",
@@ -62,6 +63,16 @@ class Task:
             )
         if not self.class_suffix.isidentifier():
             raise RegistrationError(f"Task '{self.name}': class_suffix must be a Python name, got {self.class_suffix!r}")
+
+
+#: Optional features a backend's models may have, declared in ``Backend.capabilities``.
+CAPABILITIES = {
+    "prune_heads": "head pruning (prune_heads, and loading checkpoints whose config lists pruned heads)",
+    "head_mask": "masking attention heads at run time (head_mask=)",
+    "feed_forward_chunking": "feed-forward chunking (config.chunk_size_feed_forward)",
+    "gradient_checkpointing": "gradient checkpointing (gradient_checkpointing_enable)",
+    "resize_token_embeddings": "resizing the vocabulary (resize_token_embeddings)",
+}
 
 
 class RegistrationError(ValueError):
@@ -185,6 +196,10 @@ class Backend:
     ``harness`` is the import path of the module the conformance suite
     (``polyformer.testing``) drives models through: ``forward(model, inputs, train=False)``
     and ``train_losses(model, inputs, steps, learning_rate)``, both on numpy arrays.
+    ``layers`` and ``heads`` are the import paths of its shared blocks and generic task heads,
+    which offer the same names, arguments and defaults in every backend (a test compares
+    them). ``capabilities`` lists the optional features its models have (see
+    :data:`CAPABILITIES`); a model asked for one its backend lacks says so clearly.
     """
 
     name: str
@@ -194,7 +209,22 @@ class Backend:
     extra: str = ""
     priority: int = 100
     harness: str = ""
+    layers: str = ""
+    heads: str = ""
+    capabilities: tuple[str, ...] = ()
     plugin: str = ""
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def require(self, capability: str, what: str = "") -> None:
+        """Raise a clear error when this backend lacks ``capability``."""
+        if capability not in self.capabilities:
+            have = ", ".join(self.capabilities) or "none"
+            raise NotImplementedError(
+                f"{what or CAPABILITIES.get(capability, capability)} is not available in the {self.name} backend "
+                f"(it has: {have}); use a framework that has it, e.g. framework='torch'"
+            )
 
     def is_available(self) -> bool:
         import importlib.util
@@ -206,6 +236,11 @@ class Backend:
             raise RegistrationError(f"Backend.name must be a non-empty string, got {self.name!r}")
         if not self.requires or not self.tensor_type or not self.to_tensor:
             raise RegistrationError(f"Backend '{self.name}' needs requires, tensor_type and to_tensor")
+        unknown = [c for c in self.capabilities if c not in CAPABILITIES]
+        if unknown:
+            raise RegistrationError(
+                f"Backend '{self.name}' declares unknown capabilities {unknown}; known: {', '.join(CAPABILITIES)}"
+            )
 
 
 class Registry:

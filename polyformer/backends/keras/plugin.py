@@ -13,6 +13,9 @@ def register_backends(register):
             tensor_type="tf",
             to_tensor="polyformer.backends.keras.tensors:to_tensor",
             harness="polyformer.backends.keras.harness",
+            layers="polyformer.backends.keras.layers",
+            heads="polyformer.backends.keras.heads",
+            capabilities=("prune_heads", "head_mask", "feed_forward_chunking", "resize_token_embeddings"),
             extra="keras",
             priority=20,
         )

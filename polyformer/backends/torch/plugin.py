@@ -13,6 +13,9 @@ def register_backends(register):
             tensor_type="pt",
             to_tensor="polyformer.backends.torch.tensors:to_tensor",
             harness="polyformer.backends.torch.harness",
+            layers="polyformer.backends.torch.layers",
+            heads="polyformer.backends.torch.heads",
+            capabilities=("prune_heads", "head_mask", "feed_forward_chunking", "gradient_checkpointing", "resize_token_embeddings"),
             extra="torch",
             priority=10,
         )
