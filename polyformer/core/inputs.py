@@ -42,6 +42,7 @@ __all__ = [
     "check_regression_targets",
     "check_multi_label_targets",
     "check_span_positions",
+    "check_pixel_values",
 ]
 
 #: Dtypes an embedding lookup takes (what PyTorch's ``nn.Embedding`` accepts).
@@ -337,6 +338,35 @@ def check_choice_inputs(input_ids: Facts | None, inputs_embeds: Facts | None, *o
                 f"{facts.name} has shape {_shape_text(facts.shape)}, but the choices have shape {_shape_text(shape)}: "
                 f"expected (batch, num_choices, sequence)"
             )
+
+
+# ---- images -------------------------------------------------------------------------------
+def check_pixel_values(pixel_values: Facts | None, num_channels: int, patch_size: tuple[int, int]) -> None:
+    """Images as an image processor makes them: ``(batch, channels, height, width)``, numbers, at least one patch."""
+    if pixel_values is None:
+        raise ModelInputError("got no pixel_values: pass the images, e.g. image_processor(images, return_tensors=...)")
+    if not _is_numeric(pixel_values.dtype):
+        raise ModelInputTypeError(f"pixel_values must hold numbers (e.g. float32), got dtype {pixel_values.dtype}")
+    shape = pixel_values.shape
+    _check_rank(pixel_values, f"(batch, {num_channels}, height, width)", 4,
+                ": for one image add a batch axis (e.g. pixels[None])" if shape is not None and len(shape) == 3 else "")
+    if shape is None:
+        return
+    batch, channels, height, width = shape
+    if channels is not None and channels != num_channels:
+        hint = ": channels come first, (batch, channels, height, width)" if width == num_channels else ""
+        raise ModelInputError(
+            f"pixel_values has shape {_shape_text(shape)}, with {channels} channel(s), but the model takes "
+            f"{num_channels} (num_channels){hint}"
+        )
+    if batch == 0:
+        raise ModelInputError(f"pixel_values has shape {_shape_text(shape)}: a batch needs at least one image")
+    patch_h, patch_w = patch_size
+    if (height is not None and height < patch_h) or (width is not None and width < patch_w):
+        raise ModelInputError(
+            f"pixel_values has shape {_shape_text(shape)}: images of {height}x{width} pixels hold no whole "
+            f"{patch_h}x{patch_w} patch"
+        )
 
 
 # ---- labels -------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
   (and records the choice in the config, so a saved model keeps it), as transformers does;
 * :func:`heads_after_pruning` / :func:`kept_head_features`: the attention layout of a
   model whose config lists pruned heads;
-* :func:`patch_grid`: how many patches an image of a size has.
+* :func:`patch_grid`: how many patches an image of a size has;
+* :func:`bicubic_resize_matrix`: PyTorch's bicubic resampling as a matrix, so every framework
+  resizes a position grid (ViT's ``interpolate_pos_encoding``) with the same numbers.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "kept_head_features",
     "to_pair",
     "patch_grid",
+    "bicubic_resize_matrix",
 ]
 
 
@@ -87,3 +90,30 @@ def patch_grid(image_size: Any, patch_size: Any) -> tuple[int, int]:
     """How many patches fit along (height, width)."""
     (height, width), (patch_h, patch_w) = to_pair(image_size), to_pair(patch_size)
     return height // patch_h, width // patch_w
+
+
+def bicubic_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """The ``(out_size, in_size)`` float64 matrix ``W`` with ``resize(x) = W @ x`` along one axis.
+
+    It is what ``torch.nn.functional.interpolate(..., mode="bicubic", align_corners=False)``
+    computes for an output size (no scale factor): source coordinate ``(i + 0.5) * in / out - 0.5``,
+    the cubic convolution kernel with ``A = -0.75``, and indices clamped at the borders. A 2-D
+    resize is ``W_h @ grid @ W_w.T``, two matrix products in any framework.
+    """
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    scale = in_size / out_size
+    for i in range(out_size):
+        source = (i + 0.5) * scale - 0.5
+        base = int(np.floor(source))
+        t = source - base
+        for offset, weight in ((-1, far(t + 1)), (0, near(t)), (1, near(1 - t)), (2, far(2 - t))):
+            matrix[i, min(max(base + offset, 0), in_size - 1)] += weight
+    return matrix
