@@ -363,12 +363,16 @@ def test_every_activation_matches_transformers():
 
 
 def test_sinusoidal_positions_match_transformers():
+    """The fixed table is transformers', and frozen (not trained), as in PyTorch."""
     from transformers.models.distilbert.modeling_distilbert import create_sinusoidal_embeddings
 
+    model = modeling_keras.TFDistilBertModel(DistilBertConfig(**CONFIGS["sinusoidal-relu-4heads"]))
+    positions = model.embeddings.position_embeddings
     expected = create_sinusoidal_embeddings(64, 32, torch.empty(64, 32))
     # Both compute sin / cos in float64 and round once to float32; the float64 libm / SIMD routines
     # may differ in the last bit, which can move a float32 by one ulp (1.2e-7 at 1.0, the largest value).
-    assert_close(keras_layers.sinusoidal_positions(64, 32), expected, rtol=0, atol_scale=1.2e-7)
+    assert_close(keras.ops.convert_to_numpy(positions.embeddings), expected, rtol=0, atol_scale=1.2e-7)
+    assert not positions.embeddings.trainable and not any(v is positions.embeddings for v in model.trainable_weights)
 
 
 # ---- without torch ---------------------------------------------------------------------
