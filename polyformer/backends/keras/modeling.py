@@ -33,7 +33,7 @@ import numpy as np
 from . import layers
 from .layers import keras, tf  # the backend sets KERAS_BACKEND before importing keras
 from ...core.configuration import PretrainedConfig
-from ...core.inputs import ModelInputError, as_array
+from ...core.inputs import as_array
 from ...core.modeling import PreTrainedModelMixin
 from ...core.plugins import get_registry
 
@@ -71,14 +71,15 @@ def _plain_inputs(inputs: Any, name: str) -> Any:
     return inputs
 
 
-def _unwrapped(error: ModelInputError) -> ModelInputError:
-    """The input error as it was raised, before Keras rewrote it.
+def _unwrapped(error: Exception) -> Exception:
+    """The error as it was raised inside the model, before Keras rewrote it.
 
-    Keras re-raises an error from inside a layer's ``call`` as a new exception whose message
-    adds "Exception encountered when calling Embeddings.call()", ANSI escapes and the call's
-    arguments; the original is kept as its ``__context__``. A bad input deserves its plain message.
+    Keras re-raises an error from inside a layer's ``call`` as a new exception of the same type
+    whose message adds "Exception encountered when calling Encoder.call()", ANSI escapes and the
+    call's arguments; the original is kept as its ``__context__``. A bad input (a wrong shape,
+    an unknown argument) deserves its plain message, the same as in the other backends.
     """
-    while isinstance(error.__context__, ModelInputError):
+    while type(error.__context__) is type(error) and str(error.__context__) in str(error):
         error = error.__context__
     return error
 
@@ -117,7 +118,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         kwargs = {key: _plain_inputs(value, key) for key, value in kwargs.items()}
         try:
             return super().__call__(*args, **kwargs)
-        except ModelInputError as error:
+        except (ValueError, TypeError) as error:  # ModelInputError is a ValueError
             raise _unwrapped(error) from None
 
     # ---- construction -------------------------------------------------------------
@@ -191,7 +192,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         """
         output = self.get_output_embeddings()
         if output is not None and output.embedding is not None and self._tied_targets():
-            output.embedding = self.get_input_embeddings()
+            layers.set_layer(output, "embedding", self.get_input_embeddings())
 
     def resize_token_embeddings(self, new_num_tokens: int | None = None,
                                 pad_to_multiple_of: int | None = None) -> layers.Embedding:
