@@ -587,7 +587,6 @@ class Block(keras.layers.Layer):
         """What a child layer is built with: this block's dtype policy and ``initializer_range``."""
         return {"dtype": self.dtype_policy, "initializer_range": self.initializer_range}
 
-
     def compute_mask(self, inputs, previous_mask=None):
         return None
 

@@ -119,7 +119,10 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         try:
             return super().__call__(*args, **kwargs)
         except (ValueError, TypeError) as error:  # ModelInputError is a ValueError
-            raise _unwrapped(error) from None
+            original = _unwrapped(error)
+            if original is error:
+                raise
+            raise original from None
 
     # ---- construction -------------------------------------------------------------
     @property
