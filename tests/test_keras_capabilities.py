@@ -172,6 +172,20 @@ def test_pruned_model_trains_after_compiling_again():
     assert model.evaluate(inputs, batch_size=4, verbose=0) < before
 
 
+def test_errors_inside_a_call_reach_the_user_as_raised():
+    """Keras rewrites an error raised inside a layer's call (call name, ANSI escapes, arguments): the user sees ours."""
+    model = polyformer.TFDistilBertForSequenceClassification(make_config("DistilBert"))
+    ids = np.ones((1, 3), np.int64)
+    with pytest.raises(TypeError) as caught:
+        model(input_ids=ids, token_type_ids=np.zeros_like(ids))
+    assert str(caught.value) == (
+        "TFDistilBertModel inputs: got an unexpected keyword argument 'token_type_ids'; it takes input_ids, "
+        "attention_mask, head_mask, inputs_embeds, position_ids")
+    with pytest.raises(ValueError) as caught:
+        model(input_ids=ids, head_mask=np.ones((2, 2, 2), np.float32))
+    assert str(caught.value) == "head_mask must have shape (heads,) or (2, heads), got (2, 2, 2)"
+
+
 # ---- head masks --------------------------------------------------------------------------------
 @pytest.mark.parametrize("arch", ARCHS)
 def test_head_mask_matches_torch(arch, tmp_path):

@@ -79,7 +79,8 @@ def _unwrapped(error: Exception) -> Exception:
     call's arguments; the original is kept as its ``__context__``. A bad input (a wrong shape,
     an unknown argument) deserves its plain message, the same as in the other backends.
     """
-    while type(error.__context__) is type(error) and str(error.__context__) in str(error):
+    # Keras marks the exceptions it makes so (``_keras_call_info_injected``): only those are unwrapped.
+    while getattr(error, "_keras_call_info_injected", False) and type(error.__context__) is type(error):
         error = error.__context__
     return error
 
