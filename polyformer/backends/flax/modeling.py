@@ -248,9 +248,14 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     def _input_names(self) -> tuple[str, ...]:
         """The inputs the base model's module takes, in order (``main_input_name`` first)."""
-        parameters = inspect.signature(type(self._base_module()).__call__).parameters.values()
-        return tuple(p.name for p in parameters if p.name not in _SWITCHES
-                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        module = type(self._base_module())
+        parameters = inspect.signature(module.__call__).parameters.values()
+        names = tuple(p.name for p in parameters if p.name not in _SWITCHES
+                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        if self.main_input_name and names[:1] != (self.main_input_name,):
+            raise TypeError(f"{module.__name__}.__call__ must take {self.main_input_name} (main_input_name of "
+                            f"{type(self).__name__}) as its first input, got {', '.join(names) or 'no inputs'}")
+        return names
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
@@ -427,9 +432,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return {**named, **kwargs}
 
     def _reads_values(self, name: str, value: Any) -> bool:
-        """Whether an input's values are read before ``jit``: loss inputs, and every integer or boolean
-        input (ids, masks: small, and JAX would not say when one is out of range)."""
-        if name in self.loss_input_names or value is None:
+        """Whether an input's values are read before ``jit``: loss inputs, the attention mask (0/1, whatever
+        its dtype), and every integer or boolean input (ids: small, and JAX would not say when one is out of range)."""
+        if name in self.loss_input_names or name == "attention_mask" or value is None:
             return True
         dtype = getattr(value, "dtype", None)
         return dtype is None or not jnp.issubdtype(dtype, jnp.floating)
