@@ -47,7 +47,7 @@ from ...core.outputs import (
     TokenClassifierOutput,
 )
 from . import layers, losses
-from .modeling import BaseModule, FlaxPreTrainedModel, register_output_pytree
+from .modeling import BaseModule, FlaxPreTrainedModel, bind_inputs, register_output_pytree
 
 __all__ = [
     "HeadModel",
@@ -116,18 +116,6 @@ class HeadModule(BaseModule):
         finally:
             _TRAINING.reset(token)
         return assemble_output(self.output_class, fields, base_output, return_dict)
-
-
-def bind_inputs(base_model: nn.Module, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Name the positional ``args`` after the base module's inputs; refuse unknown names."""
-    parameters = list(inspect.signature(type(base_model).__call__).parameters.values())[1:]
-    signature = inspect.Signature([p for p in parameters
-                                   if p.name not in ("train", "output_attentions", "output_hidden_states", "return_dict")])
-    try:
-        bound = signature.bind_partial(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(f"{type(base_model).__name__} inputs: {exc}; it takes {', '.join(signature.parameters)}") from None
-    return dict(bound.arguments)
 
 
 def assemble_output(output_class: type[ModelOutput], fields: dict[str, Any], base_output: ModelOutput,

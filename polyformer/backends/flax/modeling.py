@@ -65,7 +65,8 @@ from .layers import (
     to_flax_layout,
 )
 
-__all__ = ["FlaxPreTrainedModel", "BaseModule", "output_flags", "register_output_pytree", "resolve_dtype"]
+__all__ = ["FlaxPreTrainedModel", "BaseModule", "SWITCHES", "bind_inputs", "output_flags", "register_output_pytree",
+           "resolve_dtype"]
 
 
 # ---- model outputs are pytrees, so jit-compiled functions and jax.grad can return them ----
@@ -158,7 +159,21 @@ def _index(value: Any) -> int | None:
 
 
 #: Module call arguments that are switches, not inputs.
-_SWITCHES = {"self", "train", "deterministic", "output_attentions", "output_hidden_states", "return_dict"}
+SWITCHES = ("train", "deterministic", "output_attentions", "output_hidden_states", "return_dict")
+
+
+def bind_inputs(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Name the positional ``args`` after ``module``'s inputs (its ``__call__`` parameters, switches left out);
+    refuse names it does not take."""
+    parameters = list(inspect.signature(type(module).__call__).parameters.values())[1:]
+    signature = inspect.Signature([p for p in parameters if p.name not in SWITCHES])
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{type(module).__name__} inputs: {exc}; it takes {', '.join(signature.parameters)}") from None
+    return dict(bound.arguments)
+
+
 _LAYER_OF_NAME = re.compile(r"(?:^|\.)layer\.(\d+)\.")
 
 
@@ -242,20 +257,13 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         if self._bound_of is not self.module:
             bound = self.module.bind({})
             base = getattr(bound, self.base_model_prefix, None) if self.base_model_prefix else None
-            self._bound = base if isinstance(base, nn.Module) else bound
-            self._bound_of = self.module
+            base = base if isinstance(base, nn.Module) else bound
+            names = [name for name in list(inspect.signature(type(base).__call__).parameters)[1:] if name not in SWITCHES]
+            if self.main_input_name and names[:1] != [self.main_input_name]:
+                raise TypeError(f"{type(base).__name__}.__call__ must take {self.main_input_name} (main_input_name "
+                                f"of {type(self).__name__}) as its first input, got {', '.join(names) or 'no inputs'}")
+            self._bound, self._bound_of = base, self.module
         return self._bound
-
-    def _input_names(self) -> tuple[str, ...]:
-        """The inputs the base model's module takes, in order (``main_input_name`` first)."""
-        module = type(self._base_module())
-        parameters = inspect.signature(module.__call__).parameters.values()
-        names = tuple(p.name for p in parameters if p.name not in _SWITCHES
-                      and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-        if self.main_input_name and names[:1] != (self.main_input_name,):
-            raise TypeError(f"{module.__name__}.__call__ must take {self.main_input_name} (main_input_name of "
-                            f"{type(self).__name__}) as its first input, got {', '.join(names) or 'no inputs'}")
-        return names
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
@@ -417,19 +425,10 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return output if return_dict else output.to_tuple()
 
     def _name_inputs(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Name the positional ``args`` after the base module's inputs; refuse names the model does not take."""
-        names = self._input_names()
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__} takes at most {len(names)} inputs by position "
-                            f"({', '.join(names)}), got {len(args)}")
-        named = dict(zip(names, args))
-        twice = sorted(set(named) & set(kwargs))
-        unknown = sorted(set(kwargs) - set(names) - set(self.loss_input_names))
-        if twice or unknown:
-            problem = f"got {', '.join(twice)} both by position and by name" if twice else \
-                f"got unexpected inputs {', '.join(unknown)}"
-            raise TypeError(f"{type(self).__name__} {problem}; it takes {', '.join(names + self.loss_input_names)}")
-        return {**named, **kwargs}
+        """The inputs by name: positional ones named after the base module's inputs, plus the loss inputs."""
+        kwargs = dict(kwargs)
+        loss_inputs = {name: kwargs.pop(name) for name in self.loss_input_names if name in kwargs}
+        return {**bind_inputs(self._base_module(), args, kwargs), **loss_inputs}
 
     def _reads_values(self, name: str, value: Any) -> bool:
         """Whether an input's values are read before ``jit``: loss inputs, the attention mask (0/1, whatever
