@@ -428,3 +428,20 @@ def test_sinusoidal_positions_are_not_trained(sinusoidal):
 
     grads = jax.grad(loss)(model.params)["distilbert"]["embeddings"]["position_embeddings"]["embedding"]
     assert bool(np.any(np.asarray(grads) != 0)) is not sinusoidal
+
+
+# ---- the rest of the one model API -----------------------------------------------------------------
+def test_init_weights_and_tie_checks():
+    model = polyformer.FlaxBertForMaskedLM(config("Bert"), seed=7)
+    fresh = model._export_canonical()
+    model.params = jax.tree_util.tree_map(lambda leaf: leaf * 0, model.params)
+    model.init_weights()  # the draws of a fresh model with this seed, every weight
+    assert_weights_equal(fresh, model._export_canonical(), where="init_weights")
+    assert model.get_output_embeddings() == {}  # tied: the decoder reads the word table and cls.predictions.bias
+
+    class Misdeclared(polyformer.FlaxBertForMaskedLM):
+        tied_weights = {"cls.predictions.transform.dense.weight": "bert.embeddings.word_embeddings.weight"}
+
+    with pytest.raises(RuntimeError, match=r"tied weights cls\.predictions\.transform\.dense\.weight have "
+                                           r"parameters of their own"):
+        Misdeclared(config("Bert"))
