@@ -445,3 +445,15 @@ def test_init_weights_and_tie_checks():
     with pytest.raises(RuntimeError, match=r"tied weights cls\.predictions\.transform\.dense\.weight have "
                                            r"parameters of their own"):
         Misdeclared(config("Bert"))
+
+
+def test_a_model_without_weights_is_not_saved(tmp_path):
+    """Built for loading (shapes only) and never loaded: refused by name, and nothing written."""
+    model = polyformer.FlaxDistilBertModel(config("DistilBert"), _do_init=False)
+    with pytest.raises(RuntimeError, match=r"^FlaxDistilBertModel\.save_pretrained: weights have no value yet: "
+                                           r"embeddings\.LayerNorm\.bias, .* \(call post_init\(\) or load a checkpoint"):
+        model.save_pretrained(tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()
+    model.post_init()
+    model.save_pretrained(tmp_path / "saved")
+    assert (tmp_path / "saved" / "model.safetensors").is_file()
