@@ -43,13 +43,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...core.layer_names import LayerNames
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
 from ...core.numerics import sinusoidal_table
@@ -505,23 +506,6 @@ def apply_chunked(fn: Callable[[Array], Array], chunk_size: int, x: Array) -> Ar
 
 
 # ---- the transformer layer ---------------------------------------------------------------
-class LayerNames(NamedTuple):
-    """What an architecture's checkpoints call the parts of a :class:`TransformerLayer`.
-
-    The defaults are Wav2Vec2's (and BART's) names; DistilBERT's are ``("attention",
-    ("q_lin", "k_lin", "v_lin", "out_lin"), "sa_layer_norm", "ffn", ("lin1", "lin2"),
-    "output_layer_norm")``. (The same record as the PyTorch backend's, which this backend
-    cannot import without torch.)
-    """
-
-    attention: str = "attention"
-    projections: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "out_proj")
-    attention_norm: str = "layer_norm"
-    feed_forward: str = "feed_forward"
-    feed_forward_linears: tuple[str, str] = ("intermediate_dense", "output_dense")
-    output_norm: str = "final_layer_norm"
-
-
 class TransformerLayer(nn.Module):
     """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
 

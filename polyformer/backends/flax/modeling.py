@@ -53,7 +53,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 from ...core import inputs as _inputs
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
-from ...core.numerics import kept_head_features, pruned_heads_of_layer
+from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
 from ...core.outputs import ModelOutput
 from .layers import (
     Embeddings,
@@ -149,15 +149,6 @@ class BaseModule(nn.Module):
         return output_flags(self.config, output_attentions, output_hidden_states, return_dict)
 
 
-def _index(value: Any) -> int | None:
-    """``value`` as a layer or head index (an int >= 0, or its string from a JSON key), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return int(value) if isinstance(value, (int, np.integer)) and value >= 0 else None
-
-
 #: Module call arguments that are switches, not inputs.
 SWITCHES = ("train", "deterministic", "output_attentions", "output_hidden_states", "return_dict")
 
@@ -174,7 +165,7 @@ def bind_inputs(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> dict[
     return dict(bound.arguments)
 
 
-_LAYER_OF_NAME = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+_LAYER_OF_NAME = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
 
 
 class FlaxPreTrainedModel(PreTrainedModelMixin):
@@ -542,33 +533,14 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         model is rebuilt pruned when loaded again, in any framework.
         """
         config = self.config
-        layers, heads = config.num_hidden_layers, config.num_attention_heads
-        pruned = {int(k): set(v) for k, v in (config.pruned_heads or {}).items()}
-        new = {}
-        for key, asked in heads_to_prune.items():
-            layer = _index(key)
-            if layer is None or layer >= layers:
-                raise ValueError(f"prune_heads: {key!r} is not a layer of this model (0 to {layers - 1})")
-            if not isinstance(asked, (list, tuple, set, frozenset)):
-                raise ValueError(f"prune_heads: layer {layer} must map to a list of heads, got {asked!r}")
-            asked = {_index(h) for h in asked}
-            outside = [h for h in asked if h is None or h >= heads]
-            if outside:
-                raise ValueError(f"prune_heads: layer {layer} has heads 0 to {heads - 1}, got {heads_to_prune[key]!r}")
-            fresh = asked - pruned.get(layer, set())
-            left = heads - len(pruned.get(layer, set()))
-            if len(fresh) >= left:
-                raise ValueError(f"cannot prune every head of an attention layer (it has {left} left)")
-            new[layer] = fresh
-        before = {layer: pruned_heads_of_layer(config, layer) for layer in new}
-        for layer, fresh in new.items():
-            pruned.setdefault(layer, set()).update(fresh)
-        new = {layer: fresh for layer, fresh in new.items() if fresh}
+        new, merged = plan_head_pruning(config, heads_to_prune)  # checked first: a bad request changes nothing
         if not new:
-            config.pruned_heads = {k: sorted(v) for k, v in sorted(pruned.items())}
+            config.pruned_heads = merged
             return
+        heads = config.num_attention_heads
+        before = {layer: pruned_heads_of_layer(config, layer) for layer in new}
         old = self._export_canonical()
-        config.pruned_heads = {k: sorted(v) for k, v in sorted(pruned.items())}
+        config.pruned_heads = merged
         self._rebuild()
         shapes, head_size = self._canonical_shapes(), config.hidden_size // heads
         for name, array in old.items():

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -52,6 +52,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
+from ...core.layer_names import LayerNames
 from ...core import inputs  # noqa: E402
 from ...core.configuration import ACTIVATIONS  # noqa: E402
 from ...core.numerics import kept_head_features, sinusoidal_table  # noqa: E402
@@ -773,22 +774,6 @@ def apply_chunked(fn: Callable, chunk_size: int, x):
 
 
 # ---- the transformer layer ---------------------------------------------------------------
-class LayerNames(NamedTuple):
-    """What an architecture's checkpoints call the parts of a :class:`TransformerLayer`.
-
-    The defaults are Wav2Vec2's (and BART's) names; DistilBERT's are ``("attention",
-    ("q_lin", "k_lin", "v_lin", "out_lin"), "sa_layer_norm", "ffn", ("lin1", "lin2"),
-    "output_layer_norm")``. (The same record as the PyTorch backend's: a backend imports no other.)
-    """
-
-    attention: str = "attention"
-    projections: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "out_proj")
-    attention_norm: str = "layer_norm"
-    feed_forward: str = "feed_forward"
-    feed_forward_linears: tuple[str, str] = ("intermediate_dense", "output_dense")
-    output_norm: str = "final_layer_norm"
-
-
 class TransformerLayer(Block):
     """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
 

@@ -35,6 +35,7 @@ from .layers import keras, tf  # the backend sets KERAS_BACKEND before importing
 from ...core.configuration import PretrainedConfig
 from ...core.inputs import as_array
 from ...core.modeling import PreTrainedModelMixin
+from ...core.numerics import plan_head_pruning
 from ...core.plugins import get_registry
 
 __all__ = ["TFPreTrainedModel", "resolve_dtype", "KERAS_DTYPES"]
@@ -233,11 +234,10 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         The weights shrink, and ``config.pruned_heads`` records the heads so that a saved model is
         rebuilt pruned when loaded again. Variables are replaced: call ``compile()`` again before training.
         """
-        merged = {int(k): set(v) for k, v in (self.config.pruned_heads or {}).items()}
-        for layer, heads in heads_to_prune.items():
-            merged.setdefault(int(layer), set()).update(int(h) for h in heads)
-        self.base_model._prune_heads({int(k): sorted(v) for k, v in heads_to_prune.items()})
-        self.config.pruned_heads = {k: sorted(v) for k, v in sorted(merged.items())}
+        new, merged = plan_head_pruning(self.config, heads_to_prune)  # checked first: a bad request changes nothing
+        if new:
+            self.base_model._prune_heads({layer: sorted(heads) for layer, heads in new.items()})
+        self.config.pruned_heads = merged
 
     def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
         """Prune through the model's :class:`~polyformer.backends.keras.layers.Encoder` (override for other layouts)."""
