@@ -21,7 +21,8 @@ keys onto them; attribute names are those of the ``transformers`` checkpoints):
   every attribute named by :class:`LayerNames`;
 * :class:`Encoder`: the stack of layers, with masks, hidden states, attentions, head masks,
   pruning and gradient checkpointing handled once;
-* :class:`Pooler`: ``activation(dense(first position))``.
+* :class:`Pooler`: ``activation(dense(first position))``;
+* :class:`PatchEmbeddings`: images cut into patches, each projected to a vector (ViT and kin).
 
 Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask`,
 :func:`expand_head_mask`, :func:`apply_chunked`, :func:`add_residual`, :func:`prune_linear`,
@@ -39,7 +40,7 @@ from torch import nn
 
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
-from ...core.numerics import kept_head_features, sinusoidal_table
+from ...core.numerics import kept_head_features, patch_grid, sinusoidal_table, to_pair
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Embeddings",
     "Encoder",
     "Pooler",
+    "PatchEmbeddings",
     "add_residual",
     "apply_chunked",
     "check_choice_inputs",
@@ -701,6 +703,32 @@ class Pooler(nn.Module):
         return self.activation(self.dense(hidden_states[:, 0]))
 
 
+# ---- images ---------------------------------------------------------------------------------
+class PatchEmbeddings(nn.Module):
+    """``(batch, channels, height, width)`` images -> ``(batch, patches, hidden)``: a strided convolution.
+
+    ``projection`` (a Conv2d whose kernel and stride are the patch size) embeds each
+    non-overlapping patch; patches are read row by row. ``image_size`` is the size the model
+    was built for (its position table's grid, :attr:`grid`); other sizes are the caller's
+    business (ViT interpolates its positions). The pixels are checked first
+    (:func:`polyformer.core.inputs.check_pixel_values`) and cast to the weights' dtype.
+    """
+
+    def __init__(self, image_size, patch_size, num_channels: int, hidden_size: int) -> None:
+        super().__init__()
+        self.image_size, self.patch_size = to_pair(image_size), to_pair(patch_size)
+        self.num_channels = num_channels
+        self.grid = patch_grid(self.image_size, self.patch_size)
+        self.num_patches = self.grid[0] * self.grid[1]
+        self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=self.patch_size, stride=self.patch_size)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        inputs.check_pixel_values(input_facts("pixel_values", pixel_values, values=False), self.num_channels,
+                                  self.patch_size)
+        pixel_values = pixel_values.to(self.projection.weight.dtype)
+        return self.projection(pixel_values).flatten(2).transpose(1, 2)
+
+
 # ---- multiple choice --------------------------------------------------------------------------
 def check_choice_inputs(main_input_name: str, model_inputs: dict) -> None:
     """Multiple-choice inputs are ``(batch, num_choices, ...)``: a clear error otherwise."""
@@ -719,7 +747,7 @@ def check_choice_inputs(main_input_name: str, model_inputs: dict) -> None:
 def init_module(module: nn.Module, std: float, only: set[str] | None = None) -> None:
     """Hugging Face initialisation of one module's own tensors.
 
-    Linear: weight ~ N(0, std), bias 0; Embedding: N(0, std) and the ``padding_idx`` row
+    Linear and Conv2d: weight ~ N(0, std), bias 0; Embedding: N(0, std) and the ``padding_idx`` row
     0 (a ``sinusoidal`` one: the fixed sin/cos table); LayerNorm: weight 1, bias 0. ``only`` restricts it to some local parameter names
     (``{"bias"}``), so that loading initialises just the weights the checkpoint lacked.
     """
@@ -739,6 +767,11 @@ def init_module(module: nn.Module, std: float, only: set[str] | None = None) -> 
             module.weight.normal_(0.0, std)
             if module.padding_idx is not None:
                 module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.Conv2d):
+        if wanted("weight"):
+            module.weight.normal_(0.0, std)
+        if wanted("bias"):
+            module.bias.zero_()
     elif isinstance(module, nn.LayerNorm):
         if wanted("weight"):
             module.weight.fill_(1.0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...core.configuration import PretrainedConfig
+from ...core.numerics import to_pair
 
 __all__ = ["ViTConfig"]
 
@@ -76,3 +79,9 @@ class ViTConfig(PretrainedConfig):
                 raise ValueError(f"ViTConfig: {key} must be a positive number, got {value!r}")
         if not isinstance(self.qkv_bias, bool):
             raise ValueError(f"ViTConfig: qkv_bias must be true or false, got {self.qkv_bias!r}")
+
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0) -> dict:
+        """Random ``pixel_values`` of ``(batch_size, num_channels, *image_size)`` (normalised-image scale)."""
+        height, width = to_pair(self.image_size)
+        rng = np.random.default_rng(seed)
+        return {"pixel_values": rng.standard_normal((batch_size, self.num_channels, height, width)).astype(np.float32)}

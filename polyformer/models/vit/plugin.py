@@ -1,4 +1,4 @@
-"""Registers ViT (its configuration and image processor) through the ``polyformer`` entry-point group."""
+"""Registers ViT (configuration, image processor, models in every framework) through the ``polyformer`` entry-point group."""
 
 from ...core.hookspecs import hookimpl
 from ...core.registry import Architecture
@@ -13,5 +13,9 @@ def register_architectures(register):
             model_type="vit",
             config=f"{_PKG}.configuration:ViTConfig",
             image_processor=f"{_PKG}.image_processing:ViTImageProcessor",
+            tasks=("base", "image-classification", "masked-image-modeling"),
+            models={
+                "torch": f"{_PKG}.modeling_torch:ViT",
+            },
         )
     )
