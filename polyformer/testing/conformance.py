@@ -23,7 +23,10 @@ implements that is installed (whatever the modality: inputs come from
 * save -> load gives bit-identical weights and the same outputs;
 * a round trip through every framework (in the registry's order, back to the first)
   through checkpoints is bit-exact;
-* heads return a finite loss when given labels, and a few optimizer steps lower it.
+* heads return a finite loss when given labels, and a few optimizer steps lower it;
+* in every framework whose backend declares ``prune_heads``: a checkpoint pruned in the
+  reference framework loads and gives its outputs, and pruning the same heads there gives
+  the same model (weights bit for bit).
 
 Each framework is driven through its backend's ``harness`` module (registered with the
 backend), so a new backend plugin is covered by providing one.
@@ -166,6 +169,10 @@ class ArchitectureConformance:
         frameworks = self.frameworks()
         if name == "test_outputs_match_reference":
             frameworks = [f for f in frameworks if f != self._reference()]
+        if name == "test_pruned_heads_in_every_framework":
+            registry = get_registry()
+            frameworks = [f for f in frameworks if "prune_heads" in registry.backends[f].capabilities]
+            tasks = [t for t in tasks if t == "base"]
         if "framework" in metafunc.fixturenames:
             metafunc.parametrize("framework", frameworks)
         if "task" in metafunc.fixturenames:
@@ -253,3 +260,33 @@ class ArchitectureConformance:
         losses = _harness(framework).train_losses(model, inputs, steps=self.train_steps, learning_rate=self.learning_rate)
         assert all(np.isfinite(losses)), losses
         assert losses[-1] < losses[0], f"{model_class.__name__}: loss did not go down: {losses}"
+
+    def heads_to_prune(self, config) -> dict[int, list[int]]:
+        """Heads the pruning check removes: the first head of the first layer, two of the last."""
+        layers, heads = config.num_hidden_layers, config.num_attention_heads
+        return {0: [0], layers - 1: sorted({heads - 1, heads // 2})} if layers > 1 else {0: [0, heads - 1]}
+
+    def test_pruned_heads_in_every_framework(self, framework, task, tmp_path):
+        """A pruned checkpoint (transformers 4.x layout) loads everywhere; pruning there gives the same weights."""
+        reference_framework = self._reference()
+        reference_class, model_class = self.model_class(reference_framework, task), self.model_class(framework, task)
+        config = self.config_for(task)
+        reference_class(copy.deepcopy(config)).save_pretrained(tmp_path / "full")
+        _perturb_checkpoint(tmp_path / "full")
+        to_prune = self.heads_to_prune(config)
+
+        reference = reference_class.from_pretrained(tmp_path / "full")
+        reference.prune_heads(to_prune)
+        reference.save_pretrained(tmp_path / "pruned")
+        loaded, info = model_class.from_pretrained(tmp_path / "pruned", output_loading_info=True)
+        _assert_clean_load(info, f"{model_class.__name__} (pruned checkpoint)")
+        assert {int(k): sorted(v) for k, v in loaded.config.pruned_heads.items()} == to_prune
+        inputs = self.make_inputs(task, config)
+        want = _harness(reference_framework).forward(reference, inputs)
+        assert_outputs_close(want, _harness(framework).forward(loaded, inputs), where=f"{model_class.__name__} pruned")
+
+        pruned_here = model_class.from_pretrained(tmp_path / "full")
+        pruned_here.prune_heads(to_prune)
+        pruned_here.save_pretrained(tmp_path / "pruned-here")
+        assert_weights_equal(_saved_tensors(tmp_path / "pruned"), _saved_tensors(tmp_path / "pruned-here"),
+                             where=f"{model_class.__name__}.prune_heads vs {reference_class.__name__}.prune_heads")
