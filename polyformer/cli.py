@@ -44,7 +44,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print(f"    tokenizers: {', '.join(tokenizers)}")
         for framework, heads in sorted(arch.models.items()):
             print(f"    {framework + ':':<11} {', '.join(heads)}")
-    return 0
+    print("\nTasks (Auto class):")
+    for task in registry.tasks.values():
+        print(f"  {task.name:<28} {task.auto_class:<40} (plugin {task.plugin})")
+    if not args.check:
+        print("\nClasses are imported only when used: `polyformer plugins --check` imports every one now.")
+        return 0
+    problems = registry.broken_paths()
+    print(f"\nChecked every registered class path: {len(problems)} broken")
+    for problem in problems:
+        print(f"  ! {problem}")
+    return 1 if problems else 0
 
 
 # ---- inspect -------------------------------------------------------------------
@@ -123,7 +133,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         from .core.auto import AutoModel, choose_framework
 
         framework = choose_framework(args.framework)
-        model = AutoModel.from_pretrained(args.destination, framework=framework)
+        model = AutoModel.for_architecture(args.destination, framework=framework)
         print(f"checked: loads as {type(model).__name__} ({framework}), {model.num_parameters():,} parameters")
     return 0
 
@@ -250,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
     convert.set_defaults(func=cmd_convert)
 
-    plugins = sub.add_parser("plugins", help="list plugins, backends and architectures")
+    plugins = sub.add_parser("plugins", help="list plugins, backends, architectures and tasks")
+    plugins.add_argument("--check", action="store_true", help="import every registered class and report the broken ones")
     plugins.set_defaults(func=cmd_plugins)
     return parser
 

@@ -36,3 +36,34 @@ def test_errors_are_one_line(tmp_path):
     (tmp_path / "config.json").write_text("{oops")
     result = run("inspect", str(tmp_path))
     assert result.returncode == 2 and "config.json is not valid JSON" in result.stderr
+
+
+def test_plugins_check_imports_every_class_and_reports_broken_paths(capsys):
+    import polyformer
+    from polyformer.cli import main
+    from polyformer.core.plugins import reset_registry
+
+    reset_registry()
+    try:
+        polyformer.register(polyformer.Architecture(
+            model_type="broken", config="polyformer.models.distilbert.configuration:DistilBertConfig",
+            tasks=("base",), models={"torch": "polyformer.models.distilbert.modeling_torch:NoSuchThing"},
+        ), plugin_name="broken-plugin")
+        assert main(["plugins"]) == 0  # listing imports nothing
+        assert "--check" in capsys.readouterr().out
+        assert main(["plugins", "--check"]) == 1
+        out = capsys.readouterr().out
+        assert "architecture broken (plugin broken-plugin)" in out and "NoSuchThingModel" in out
+    finally:
+        reset_registry()
+
+
+def test_convert_checks_the_head_the_checkpoint_was_saved_from(tmp_path):
+    import polyformer
+
+    config = polyformer.DistilBertConfig(dim=32, n_heads=2, n_layers=1, hidden_dim=16, vocab_size=30, num_labels=3)
+    polyformer.DistilBertForSequenceClassification(config).save_pretrained(tmp_path / "src")
+    result = run("convert", str(tmp_path / "src"), str(tmp_path / "dst"), "--framework", "flax", "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loads as FlaxDistilBertForSequenceClassification (flax)" in result.stdout
+    assert "does not use" not in result.stderr  # no warning about unused classifier weights

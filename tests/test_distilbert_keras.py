@@ -294,6 +294,35 @@ def test_resize_token_embeddings(workdir):
     assert torch_model.config.vocab_size == 105 and not info["missing_keys"] and not info["unexpected_keys"]
 
 
+def test_set_input_embeddings_then_tie_weights():
+    """A new table replaces the old one in the model's weights; tie_weights makes the tied projection read it."""
+    config = DistilBertConfig(**CONFIGS["learned-gelu-2heads"])
+    model = modeling_keras.TFDistilBertForMaskedLM(config)
+    count = model.num_parameters()
+    table = keras_layers.Embedding(99, 32, initializer_range=0.5)
+    model.set_input_embeddings(table)
+    assert model.get_input_embeddings() is table and model.vocab_projector._matrix() is not table.embeddings
+    model.tie_weights()
+    assert model.vocab_projector._matrix() is table.embeddings
+    assert model.num_parameters() == count  # the old table is no weight of the model any more
+    reference = keras.ops.convert_to_numpy(table.embeddings)
+    assert_close(model._export_canonical()["distilbert.embeddings.word_embeddings.weight"], reference)
+
+
+def test_init_weights_starts_again():
+    """Every weight gets a fresh initial value: LayerNorms 1, biases 0, N(0, initializer_range) elsewhere."""
+    keras.utils.set_random_seed(0)
+    model = modeling_keras.TFDistilBertForMaskedLM(DistilBertConfig(**CONFIGS["learned-gelu-2heads"]))
+    for variable in model.weights:
+        variable.assign(keras.ops.convert_to_numpy(variable) + 1.0)
+    model.init_weights()
+    weights = model._export_canonical()
+    assert set(weights) == set(model._canonical_shapes()) - {"vocab_projector.weight"}  # tied: saved once
+    assert np.all(weights["vocab_layer_norm.weight"] == 1) and not np.any(weights["vocab_projector.bias"])
+    table = weights["distilbert.embeddings.word_embeddings.weight"]
+    assert not np.any(table[0]) and abs(table[1:].std() - 0.02) < 0.005  # the padding row is zero again
+
+
 def test_invalid_dtype_is_a_clear_error():
     with pytest.raises(ValueError, match="cannot hold Keras model weights"):
         modeling_keras.TFDistilBertModel(DistilBertConfig(**CONFIGS["learned-gelu-2heads"]), dtype="int8")
@@ -363,12 +392,16 @@ def test_every_activation_matches_transformers():
 
 
 def test_sinusoidal_positions_match_transformers():
+    """The fixed table is transformers', and frozen (not trained), as in PyTorch."""
     from transformers.models.distilbert.modeling_distilbert import create_sinusoidal_embeddings
 
+    model = modeling_keras.TFDistilBertModel(DistilBertConfig(**CONFIGS["sinusoidal-relu-4heads"]))
+    positions = model.embeddings.position_embeddings
     expected = create_sinusoidal_embeddings(64, 32, torch.empty(64, 32))
     # Both compute sin / cos in float64 and round once to float32; the float64 libm / SIMD routines
     # may differ in the last bit, which can move a float32 by one ulp (1.2e-7 at 1.0, the largest value).
-    assert_close(keras_layers.sinusoidal_positions(64, 32), expected, rtol=0, atol_scale=1.2e-7)
+    assert_close(keras.ops.convert_to_numpy(positions.embeddings), expected, rtol=0, atol_scale=1.2e-7)
+    assert not positions.embeddings.trainable and not any(v is positions.embeddings for v in model.trainable_weights)
 
 
 # ---- without torch ---------------------------------------------------------------------

@@ -288,3 +288,18 @@ def test_checkpointing_goes_through_torch_utils_checkpoint(monkeypatch):
     model.eval()
     model(**inputs)
     assert len(calls) == SMALL["n_layers"]  # not while evaluating
+
+
+def test_multiple_choice_takes_a_head_mask_for_every_layer():
+    """A head mask is per layer and head, not per example: the choices' reshaping leaves it alone."""
+    config = pf_config(**dict(SMALL, n_layers=2))
+    model = polyformer.DistilBertForMultipleChoice(config).eval()
+    ids = torch.randint(1, config.vocab_size, (2, 3, 5))
+    heads = torch.ones(config.n_heads)
+    heads[0] = 0.0
+    with torch.no_grad():
+        masked = model(ids, head_mask=heads).logits
+        per_layer = model(ids, head_mask=heads.expand(2, -1).clone()).logits
+        plain = model(ids).logits
+    assert_close(masked, per_layer)
+    assert not torch.allclose(masked, plain)

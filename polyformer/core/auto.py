@@ -301,6 +301,24 @@ class _AutoModel:
         return cls.model_class(model_type, framework).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
+    def for_architecture(cls, pretrained_model_name_or_path, *, framework: str | None = None, **kwargs: Any):
+        """The model the checkpoint's ``config.json`` names in ``architectures`` (its head), in ``framework``.
+
+        ``AutoModel.from_pretrained`` builds the base model, as transformers does; this builds
+        the head the checkpoint was saved from (``DistilBertForSequenceClassification`` ->
+        its class in the chosen framework), falling back to the base model when the name is
+        not one the registry knows.
+        """
+        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
+        config_dict = read_json_dict(path)
+        model_type = _model_type_of(config_dict, path)
+        names = config_dict.get("architectures") or []
+        task = get_registry().task_of_class(model_type, names[0]) if names and isinstance(names[0], str) else None
+        auto = auto_model_class(get_registry().task(task).auto_class) if task else _base_auto_class()
+        return auto.from_pretrained(pretrained_model_name_or_path, framework=framework, **kwargs)
+
+    @classmethod
     def register(cls, config_class: type[PretrainedConfig], model_class: type, *, framework: str | None = None,
                  exist_ok: bool = False) -> None:
         """Register ``model_class`` as this task's model for ``config_class.model_type``, in-process.
@@ -347,6 +365,11 @@ def auto_model_class(name: str) -> type:
     cls = type(name, (_AutoModel,), {"task": task.name, "__doc__": doc, "__module__": __name__})
     _AUTO_CLASSES[name] = cls
     return cls
+
+
+def _base_auto_class() -> type:
+    """The Auto class of the ``base`` task (``AutoModel``)."""
+    return auto_model_class(get_registry().task("base").auto_class)
 
 
 def __getattr__(name: str):

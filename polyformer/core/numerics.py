@@ -20,6 +20,7 @@ __all__ = [
     "sinusoidal_table",
     "resolve_problem_type",
     "pruned_heads_of_layer",
+    "plan_head_pruning",
     "kept_head_features",
     "to_pair",
     "patch_grid",
@@ -62,6 +63,48 @@ def pruned_heads_of_layer(config: Any, layer: int) -> tuple[int, ...]:
     """The heads of ``layer`` that ``config.pruned_heads`` lists as removed (original numbering)."""
     pruned = getattr(config, "pruned_heads", None) or {}
     return tuple(sorted(int(h) for h in pruned.get(layer, pruned.get(str(layer), ()))))
+
+
+def _index(value: Any) -> int | None:
+    """``value`` as a layer or head index (an int >= 0, or its string from a JSON key), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return int(value) if isinstance(value, (int, np.integer)) and value >= 0 else None
+
+
+def plan_head_pruning(config: Any, heads_to_prune: Any) -> tuple[dict[int, set[int]], dict[int, list[int]]]:
+    """Check a ``prune_heads`` request against the config; return what to prune now and the new ``pruned_heads``.
+
+    Every backend's ``prune_heads`` calls this first, so a bad request (a layer or head that does
+    not exist, every head of a layer) is refused the same way everywhere and changes nothing.
+    Returns ``({layer: heads not pruned yet}, merged {layer: sorted heads})``; heads are numbered
+    as in the original, unpruned layer.
+    """
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    if not isinstance(heads_to_prune, dict):
+        raise ValueError(f"prune_heads takes {{layer: [head, ...]}}, got {type(heads_to_prune).__name__}")
+    pruned = {int(k): set(int(h) for h in v) for k, v in (getattr(config, "pruned_heads", None) or {}).items()}
+    new: dict[int, set[int]] = {}
+    for key, asked in heads_to_prune.items():
+        layer = _index(key)
+        if layer is None or layer >= layers:
+            raise ValueError(f"prune_heads: {key!r} is not a layer of this model (0 to {layers - 1})")
+        if not isinstance(asked, (list, tuple, set, frozenset)):
+            raise ValueError(f"prune_heads: layer {layer} must map to a list of heads, got {asked!r}")
+        wanted = {_index(h) for h in asked}
+        if None in wanted or any(h >= heads for h in wanted):
+            raise ValueError(f"prune_heads: layer {layer} has heads 0 to {heads - 1}, got {asked!r}")
+        fresh = wanted - pruned.get(layer, set())
+        left = heads - len(pruned.get(layer, set()))
+        if len(fresh) >= left:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {left} left)")
+        if fresh:
+            new[layer] = fresh
+    for layer, fresh in new.items():
+        pruned.setdefault(layer, set()).update(fresh)
+    return new, {layer: sorted(hs) for layer, hs in sorted(pruned.items())}
 
 
 def kept_head_features(num_heads: int, head_size: int, already_pruned: Iterable[int], to_prune: Iterable[int]) -> np.ndarray:

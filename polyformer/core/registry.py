@@ -351,5 +351,42 @@ class Registry:
                 return backend
         return None
 
+    def broken_paths(self) -> list[str]:
+        """Import every class path registered (architectures' classes, backends' modules) and say which fail.
+
+        Slow (it imports every framework): ``polyformer plugins --check`` runs it.
+        """
+        problems = []
+        for model_type, arch in sorted(self.architectures.items()):
+            for path in arch.class_paths():
+                try:
+                    import_object(path)
+                except Exception as exc:  # noqa: BLE001 - any failure is what we report
+                    problems.append(f"architecture {model_type} (plugin {arch.plugin}): {path}: {type(exc).__name__}: {exc}")
+        for name, backend in sorted(self.backends.items()):
+            if not backend.is_available():
+                continue
+            for path in (backend.to_tensor, backend.harness, backend.layers, backend.heads):
+                if not path:
+                    continue
+                try:
+                    import_object(path) if ":" in path else importlib.import_module(path)
+                except Exception as exc:  # noqa: BLE001
+                    problems.append(f"backend {name} (plugin {backend.plugin}): {path}: {type(exc).__name__}: {exc}")
+        return problems
+
+    def task_of_class(self, model_type: str, class_name_: str) -> str | None:
+        """The task whose model class is called ``class_name_`` in some framework (prefix ``TF``/``Flax`` ignored)."""
+        arch = self.architecture(model_type)
+        for heads in arch.models.values():
+            for task, path in heads.items():
+                name = class_name(path)
+                for prefix in ("TF", "Flax"):
+                    if name.startswith(prefix) and name[len(prefix):][:1].isupper():
+                        name = name[len(prefix):]
+                if name == class_name_:
+                    return task
+        return None
+
     def frameworks_by_priority(self) -> list[Backend]:
         return sorted(self.backends.values(), key=lambda b: (b.priority, b.name))

@@ -1,62 +1,29 @@
 """BERT in Flax (``flax.linen``): the base model (with its tanh pooler) and five task heads.
 
 Submodule paths are the ``transformers`` tensor names (``bert.embeddings.word_embeddings``,
-``bert.encoder.layer.0.attention.self.query``, ``...attention.output.dense`` /
-``LayerNorm``, ``...intermediate.dense``, ``...output.dense`` / ``LayerNorm``,
-``bert.pooler.dense``, ``cls.predictions.transform.dense`` / ``LayerNorm``,
-``cls.predictions.bias``, ``classifier``, ``qa_outputs``), so checkpoints move between
-this model, transformers' PyTorch BERT and polyformer's PyTorch and Keras BERT unchanged.
+``bert.encoder.layer.0.attention.self.query``, ``...attention.output.dense`` / ``LayerNorm``,
+``...intermediate.dense``, ``...output.dense`` / ``LayerNorm``, ``bert.pooler.dense``,
+``cls.predictions.transform.dense`` / ``LayerNorm``, ``cls.predictions.bias``, ``classifier``,
+``qa_outputs``), so checkpoints move between this model, transformers' PyTorch BERT and
+polyformer's PyTorch and Keras BERT unchanged.
 
-Everything generic comes from polyformer's public Flax pieces
-(:mod:`polyformer.backends.flax.layers`): embeddings, self-attention, the dense +
-dropout + residual + LayerNorm output sub-layer, the encoder stack, the output
-projection, losses; loading, saving, jit-compiled calls and initialisation come from
-:class:`~polyformer.backends.flax.modeling.FlaxPreTrainedModel`. What is written here is
-BERT's own: how those pieces nest, the pooler, the masked-LM head and the heads' wiring.
-
-Two layers of classes, as in the Hugging Face Flax API: ``FlaxBert...Module`` are
-stateless ``flax.linen`` modules (``module.init`` / ``module.apply`` in your own training
-loop, with ``train=True`` and a ``"dropout"`` rng for dropout); ``FlaxBert...`` are the
-user-facing models (config + module + params).
+Everything generic comes from polyformer's public Flax pieces: the embeddings, the attention
+block (self-attention + dense/residual/LayerNorm output), the feed-forward halves, the pooler
+and the encoder stack (:mod:`polyformer.backends.flax.layers`), and the task heads
+(:mod:`polyformer.backends.flax.heads`). What is written here is BERT's own: how its layer
+nests those pieces, and its masked-LM head. ``FlaxBert...`` are the user-facing models
+(config + module + params); ``model.module`` is the stateless ``flax.linen`` module.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
-import jax.numpy as jnp
+import jax
 
-from polyformer.backends.flax.layers import (
-    DenseResidualNorm,
-    Embeddings,
-    EncoderStack,
-    MultiHeadSelfAttention,
-    OutputProjection,
-    attention_bias,
-    check_choice_inputs,
-    dense,
-    flatten_choices,
-    format_output,
-    get_activation,
-    layer_norm,
-    masked_lm_loss,
-    multiple_choice_loss,
-    output_flags,
-    question_answering_loss,
-    sequence_classification_loss,
-    token_classification_loss,
-    zeros_init,
-)
-from polyformer.backends.flax.modeling import FlaxPreTrainedModel
-from polyformer.core.outputs import (
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
-)
+from polyformer.backends.flax import heads, layers
+from polyformer.backends.flax.modeling import BaseModule, FlaxPreTrainedModel
+from polyformer.core.numerics import pruned_heads_of_layer
+from polyformer.core.outputs import BaseModelOutputWithPooling
 
 from .configuration import BertConfig
 
@@ -77,347 +44,172 @@ __all__ = [
 ]
 
 
-def _classifier_dropout(config: BertConfig) -> float:
-    """transformers' rule: ``classifier_dropout``, or ``hidden_dropout_prob`` when it is None."""
-    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+def _common(module: BaseModule) -> dict:
+    """The arguments every block takes from the model: weight init scale and dtype."""
+    return dict(initializer_range=module.config.initializer_range, dtype=module.dtype)
 
 
-# ---- the encoder ----------------------------------------------------------------------
+# ---- building blocks ----------------------------------------------------------------
+class FlaxBertLayer(BaseModule):
+    """One post-norm layer: ``attention`` (``self`` + ``output``), then ``intermediate`` and ``output``."""
 
-class FlaxBertAttention(nn.Module):
-    """``self`` (query / key / value, no output Linear) then ``output`` (dense, dropout, residual, LayerNorm)."""
+    index: int = 0
 
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden_states, bias=None, deterministic: bool = True):
+    def setup(self):
         c = self.config
-        context, weights = MultiHeadSelfAttention(
-            dim=c.hidden_size, n_heads=c.num_attention_heads, dropout_rate=c.attention_probs_dropout_prob,
-            initializer_range=c.initializer_range, dtype=self.dtype, names=("query", "key", "value"), name="self",
-        )(hidden_states, bias, deterministic=deterministic)
-        output = DenseResidualNorm(
-            c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob, c.initializer_range, self.dtype, name="output",
-        )(context, hidden_states, deterministic=deterministic)
-        return output, weights
-
-
-class FlaxBertIntermediate(nn.Module):
-    """``activation(dense(x))``: the feed-forward's widening half (``intermediate.dense``)."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        c = self.config
-        return get_activation(c.hidden_act)(dense(c.intermediate_size, c.initializer_range, self.dtype, "dense")(x))
-
-
-class FlaxBertLayer(nn.Module):
-    """One post-norm layer: ``attention``, then ``intermediate.dense`` + activation, then ``output``."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden_states, bias=None, deterministic: bool = True):
-        c = self.config
-        attention_output, weights = FlaxBertAttention(c, self.dtype, name="attention")(
-            hidden_states, bias, deterministic=deterministic
+        self.attention = layers.AttentionBlock(
+            c.hidden_size, c.num_attention_heads, pruned_heads=pruned_heads_of_layer(c, self.index),
+            attention_dropout=c.attention_probs_dropout_prob, dropout=c.hidden_dropout_prob,
+            layer_norm_eps=c.layer_norm_eps, **_common(self),
         )
-        widened = FlaxBertIntermediate(c, self.dtype, name="intermediate")(attention_output)
-        output = DenseResidualNorm(
-            c.hidden_size, c.layer_norm_eps, c.hidden_dropout_prob, c.initializer_range, self.dtype, name="output",
-        )(widened, attention_output, deterministic=deterministic)
-        return output, weights
+        self.intermediate = layers.Intermediate(c.hidden_size, c.intermediate_size, c.hidden_act, **_common(self))
+        self.output = layers.DenseAddNorm(c.intermediate_size, c.hidden_size, dropout=c.hidden_dropout_prob,
+                                          layer_norm_eps=c.layer_norm_eps, **_common(self))
+
+    def __call__(self, hidden_states, mask=None, head_mask=None, output_attentions=False, deterministic=True):
+        attended, weights = self.attention(hidden_states, mask, head_mask, output_attentions, deterministic=deterministic)
+
+        def feed_forward(x):
+            return self.output(self.intermediate(x), x, deterministic=deterministic)
+
+        return layers.apply_chunked(feed_forward, self.config.chunk_size_feed_forward, attended), weights
 
 
-class FlaxBertPooler(nn.Module):
-    """``tanh(dense(first token))`` (``pooler.dense``): BERT's sentence representation."""
+class FlaxBertLMPredictionHead(BaseModule):
+    """``transform`` (dense, activation, LayerNorm), then ``decoder`` onto the vocabulary, plus ``bias``.
 
-    config: BertConfig
-    dtype: Any = jnp.float32
+    Tied (the default), the decoder's weight is the word embedding table and its bias is
+    ``cls.predictions.bias``, so neither is stored twice; untied, the decoder has its own
+    weight and bias, and ``bias`` is kept (unused) so that the checkpoint has transformers' tensors.
+    """
+
+    @nn.compact
+    def __call__(self, hidden_states, embedding=None):
+        c = self.config
+        hidden = FlaxBertPredictionHeadTransform(c, self.dtype, name="transform")(hidden_states)
+        bias = self.param("bias", layers.zeros_init(), (c.vocab_size,), self.dtype)
+        decoder = layers.OutputProjection(c.vocab_size, tied=c.tie_word_embeddings, name="decoder", **_common(self))
+        return decoder(hidden, embedding, bias) if c.tie_word_embeddings else decoder(hidden)
+
+
+class FlaxBertPredictionHeadTransform(BaseModule):
+    """``LayerNorm(activation(dense(x)))`` before the vocabulary projection."""
 
     @nn.compact
     def __call__(self, hidden_states):
         c = self.config
-        return jnp.tanh(dense(c.hidden_size, c.initializer_range, self.dtype, "dense")(hidden_states[:, 0]))
+        hidden = layers.dense(c.hidden_size, c.initializer_range, self.dtype, "dense")(hidden_states)
+        return layers.layer_norm(c.layer_norm_eps, self.dtype, "LayerNorm")(layers.get_activation(c.hidden_act)(hidden))
 
 
-class FlaxBertModule(nn.Module):
-    """The bare encoder: ``last_hidden_state`` and, with ``add_pooling_layer``, the tanh ``pooler_output``."""
+class FlaxBertOnlyMLMHead(BaseModule):
+    """Holds ``predictions``: the extra level gives the ``cls.predictions.*`` names."""
 
-    config: BertConfig
-    dtype: Any = jnp.float32
+    @nn.compact
+    def __call__(self, sequence_output, embedding=None):
+        return FlaxBertLMPredictionHead(self.config, self.dtype, name="predictions")(sequence_output, embedding)
+
+
+# ---- models -------------------------------------------------------------------------
+class FlaxBertModule(BaseModule):
+    """The bare encoder: hidden states of every token, and (``add_pooling_layer``) the pooled first token."""
+
     add_pooling_layer: bool = True
 
     def setup(self):
         c = self.config
-        self.embeddings = Embeddings(
-            vocab_size=c.vocab_size, dim=c.hidden_size, max_position_embeddings=c.max_position_embeddings,
-            type_vocab_size=c.type_vocab_size, pad_token_id=c.pad_token_id, layer_norm_eps=c.layer_norm_eps,
-            dropout_rate=c.hidden_dropout_prob, initializer_range=c.initializer_range, dtype=self.dtype,
+        self.embeddings = layers.Embeddings(
+            c.vocab_size, c.hidden_size, c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
+            pad_token_id=c.pad_token_id, layer_norm_eps=c.layer_norm_eps, dropout=c.hidden_dropout_prob, **_common(self),
         )
-        self.encoder = EncoderStack(FlaxBertLayer, c, c.num_hidden_layers, dtype=self.dtype)
-        if self.add_pooling_layer:
-            self.pooler = FlaxBertPooler(c, self.dtype)
+        self.encoder = layers.Encoder(FlaxBertLayer(c, self.dtype, index) for index in range(c.num_hidden_layers))
+        self.pooler = layers.Pooler(c.hidden_size, **_common(self)) if self.add_pooling_layer else None
 
-    def __call__(
-        self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        train: bool = False,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool = True,
-    ):
-        output_attentions, output_hidden_states = output_flags(self.config, output_attentions, output_hidden_states)
+    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                 inputs_embeds=None, head_mask=None, train=False, output_attentions=None,
+                 output_hidden_states=None, return_dict=None):
+        """Missing ``token_type_ids`` mean segment 0 everywhere; missing ``position_ids`` mean 0, 1, 2..."""
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
+            output_attentions, output_hidden_states, return_dict
+        )
         embeddings = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, deterministic=not train)
-        encoded = self.encoder(
-            embeddings,
-            attention_bias(attention_mask, embeddings.dtype, embeddings.shape[:2]),
-            deterministic=not train,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-        )
-        pooled = self.pooler(encoded.last_hidden_state) if self.add_pooling_layer else None
+        encoded = self.encoder(embeddings, attention_mask, head_mask, output_attentions, output_hidden_states,
+                               deterministic=not train)
+        sequence_output = encoded.last_hidden_state
         output = BaseModelOutputWithPooling(
-            last_hidden_state=encoded.last_hidden_state, pooler_output=pooled,
-            hidden_states=encoded.hidden_states, attentions=encoded.attentions,
+            last_hidden_state=sequence_output,
+            pooler_output=self.pooler(sequence_output) if self.pooler is not None else None,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
         )
-        return format_output(output, return_dict)
+        return output if return_dict else output.to_tuple()
 
-    def word_embedding_matrix(self):
-        """The (vocab, hidden) word embeddings, which the tied masked-LM decoder reuses."""
-        return self.embeddings.word_embedding_matrix()
-
-
-# ---- heads ----------------------------------------------------------------------------
-
-class FlaxBertPredictionHeadTransform(nn.Module):
-    """``LayerNorm(activation(dense(x)))`` (``cls.predictions.transform``)."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        c = self.config
-        x = get_activation(c.hidden_act)(dense(c.hidden_size, c.initializer_range, self.dtype, "dense")(x))
-        return layer_norm(c.layer_norm_eps, self.dtype, "LayerNorm")(x)
-
-
-class FlaxBertLMPredictionHead(nn.Module):
-    """``transform`` (dense, activation, LayerNorm), then ``decoder`` onto the vocabulary, plus ``bias``.
-
-    Tied (the default), the decoder's weight is the word embedding matrix and its bias is
-    ``cls.predictions.bias``, so neither is stored twice. Untied, transformers' decoder has
-    its own weight and bias, and ``cls.predictions.bias`` is kept (unused) so that the
-    checkpoint has the same tensors.
-    """
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden_states, embedding=None):
-        c = self.config
-        x = FlaxBertPredictionHeadTransform(c, self.dtype, name="transform")(hidden_states)
-        bias = self.param("bias", zeros_init(), (c.vocab_size,), self.dtype)
-        decoder = OutputProjection(c.vocab_size, tied=c.tie_word_embeddings, initializer_range=c.initializer_range,
-                                   dtype=self.dtype, name="decoder")
-        return decoder(x, embedding, bias) if c.tie_word_embeddings else decoder(x)
-
-
-class FlaxBertOnlyMLMHead(nn.Module):
-    """The ``cls`` namespace of transformers' ``BertOnlyMLMHead``: holds ``predictions``."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, hidden_states, embedding=None):
-        return FlaxBertLMPredictionHead(self.config, self.dtype, name="predictions")(hidden_states, embedding)
-
-
-class FlaxBertForMaskedLMModule(nn.Module):
-    """Encoder without pooler, then ``cls.predictions``; cross-entropy ignoring label -100."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        self.bert = FlaxBertModule(self.config, dtype=self.dtype, add_pooling_layer=False)
-        self.cls = FlaxBertOnlyMLMHead(self.config, dtype=self.dtype)
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, labels=None, train=False, output_hidden_states=None, output_attentions=None,
-                 return_dict=True):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, train,
-                        output_hidden_states, output_attentions)
-        embedding = self.bert.word_embedding_matrix() if self.config.tie_word_embeddings else None
-        logits = self.cls(out.last_hidden_state, embedding)
-        loss = masked_lm_loss(logits, labels) if labels is not None else None
-        output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
-        return format_output(output, return_dict)
-
-
-class FlaxBertForSequenceClassificationModule(nn.Module):
-    """Pooler output -> dropout -> ``classifier``; loss by problem type (regression / single / multi-label)."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        c = self.config
-        self.bert = FlaxBertModule(c, dtype=self.dtype)
-        self.dropout = nn.Dropout(rate=_classifier_dropout(c))
-        self.classifier = dense(c.num_labels, c.initializer_range, self.dtype)
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, labels=None, train=False, output_hidden_states=None, output_attentions=None,
-                 return_dict=True):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, train,
-                        output_hidden_states, output_attentions)
-        logits = self.classifier(self.dropout(out.pooler_output, deterministic=not train))
-        loss = None
-        if labels is not None:
-            loss = sequence_classification_loss(logits, labels, self.config.num_labels, self.config.problem_type)
-        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                          attentions=out.attentions)
-        return format_output(output, return_dict)
-
-
-class FlaxBertForTokenClassificationModule(nn.Module):
-    """Encoder without pooler -> dropout -> ``classifier`` on every token; cross-entropy ignoring -100."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        c = self.config
-        self.bert = FlaxBertModule(c, dtype=self.dtype, add_pooling_layer=False)
-        self.dropout = nn.Dropout(rate=_classifier_dropout(c))
-        self.classifier = dense(c.num_labels, c.initializer_range, self.dtype)
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, labels=None, train=False, output_hidden_states=None, output_attentions=None,
-                 return_dict=True):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, train,
-                        output_hidden_states, output_attentions)
-        logits = self.classifier(self.dropout(out.last_hidden_state, deterministic=not train))
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                       attentions=out.attentions)
-        return format_output(output, return_dict)
-
-
-class FlaxBertForQuestionAnsweringModule(nn.Module):
-    """Encoder without pooler -> ``qa_outputs`` (no dropout, as in transformers): start and end logits."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        c = self.config
-        if c.num_labels != 2:
-            raise ValueError(f"config.num_labels should be 2 (start and end), but it is {c.num_labels}")
-        self.bert = FlaxBertModule(c, dtype=self.dtype, add_pooling_layer=False)
-        self.qa_outputs = dense(c.num_labels, c.initializer_range, self.dtype)
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, start_positions=None, end_positions=None, train=False,
-                 output_hidden_states=None, output_attentions=None, return_dict=True):
-        out = self.bert(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, train,
-                        output_hidden_states, output_attentions)
-        logits = self.qa_outputs(out.last_hidden_state)
-        start_logits, end_logits = logits[..., 0], logits[..., 1]
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
-        output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                              hidden_states=out.hidden_states, attentions=out.attentions)
-        return format_output(output, return_dict)
-
-
-class FlaxBertForMultipleChoiceModule(nn.Module):
-    """Inputs (batch, choices, seq) run as batch*choices sequences; pooler -> dropout -> one score per choice."""
-
-    config: BertConfig
-    dtype: Any = jnp.float32
-
-    def setup(self):
-        c = self.config
-        self.bert = FlaxBertModule(c, dtype=self.dtype)
-        self.dropout = nn.Dropout(rate=_classifier_dropout(c))
-        self.classifier = dense(1, c.initializer_range, self.dtype)
-
-    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None, labels=None, train=False, output_hidden_states=None, output_attentions=None,
-                 return_dict=True):
-        check_choice_inputs(input_ids, inputs_embeds, attention_mask, token_type_ids)
-        num_choices = input_ids.shape[1] if input_ids is not None else inputs_embeds.shape[1]
-        out = self.bert(flatten_choices(input_ids), flatten_choices(attention_mask), flatten_choices(token_type_ids),
-                        flatten_choices(position_ids), flatten_choices(inputs_embeds, 2), train,
-                        output_hidden_states, output_attentions)
-        logits = self.classifier(self.dropout(out.pooler_output, deterministic=not train)).reshape(-1, num_choices)
-        loss = multiple_choice_loss(logits, labels) if labels is not None else None
-        output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                           attentions=out.attentions)
-        return format_output(output, return_dict)
-
-
-# ---- the user-facing models -----------------------------------------------------------
 
 class FlaxBertPreTrainedModel(FlaxPreTrainedModel):
-    """What every Flax BERT model shares: its config class and the ``bert`` prefix."""
+    """Shared by every BERT model: config class, weight prefix, main input, the base model of heads."""
 
     config_class = BertConfig
     base_model_prefix = "bert"
-    # Older transformers saved the position_ids buffer (MiniLM's checkpoint has it): not a weight.
+    main_input_name = "input_ids"
+    # Older checkpoints saved the position_ids buffer (all-MiniLM-L6-v2 does): not a weight.
     keys_to_ignore_on_load_unexpected = (r"position_ids$",)
 
-
-# A base (BertModel / pre-training) checkpoint has a pooler the heads without one do not use.
-_NO_POOLER = (r"position_ids$", r"pooler\.")
+    def make_base_model(self, config: BertConfig) -> FlaxBertModule:
+        return FlaxBertModule(config, self.dtype, add_pooling_layer=self.uses_pooler)
 
 
 class FlaxBertModel(FlaxBertPreTrainedModel):
-    """``FlaxBertModel(config, add_pooling_layer=False)`` (or in ``from_pretrained``) drops the pooler."""
+    """``FlaxBertModel(config, add_pooling_layer=False)`` (or in ``from_pretrained``) leaves the pooler out."""
 
     module_class = FlaxBertModule
     module_options = {"add_pooling_layer": True}
 
 
-class FlaxBertForMaskedLM(FlaxBertPreTrainedModel):
-    module_class = FlaxBertForMaskedLMModule
-    keys_to_ignore_on_load_unexpected = _NO_POOLER
+# Heads without the pooler ignore a base checkpoint's pooler weights, as transformers' do.
+_WITHOUT_POOLER = (r"position_ids$", r"pooler\.")
+
+
+class FlaxBertForMaskedLM(heads.ForMaskedLM, FlaxBertPreTrainedModel):
+    """Masked language modelling: vocabulary logits for every token."""
+
     # transformers v5 ties both; a checkpoint holding them (older versions) loads, and saves leave them out.
     tied_weights = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
     }
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER
+    output_embeddings_name = "cls.predictions.decoder"
+
+    def build_head(self, config: BertConfig) -> None:
+        self.cls = FlaxBertOnlyMLMHead(config, self.dtype)
+
+    def lm_logits(self, hidden_states: jax.Array) -> jax.Array:
+        return self.cls(hidden_states, self.tied_input_embeddings())
 
 
-class FlaxBertForSequenceClassification(FlaxBertPreTrainedModel):
-    module_class = FlaxBertForSequenceClassificationModule
+class FlaxBertForSequenceClassification(heads.ForSequenceClassification, FlaxBertPreTrainedModel):
+    """Classification or regression of the whole sequence, from the pooled first token."""
 
 
-class FlaxBertForTokenClassification(FlaxBertPreTrainedModel):
-    module_class = FlaxBertForTokenClassificationModule
-    keys_to_ignore_on_load_unexpected = _NO_POOLER
+class FlaxBertForMultipleChoice(heads.ForMultipleChoice, FlaxBertPreTrainedModel):
+    """Scores each of ``num_choices`` sequences from its pooled first token; inputs are ``(batch, num_choices, seq)``."""
 
 
-class FlaxBertForQuestionAnswering(FlaxBertPreTrainedModel):
-    module_class = FlaxBertForQuestionAnsweringModule
-    keys_to_ignore_on_load_unexpected = _NO_POOLER
+class FlaxBertForTokenClassification(heads.ForTokenClassification, FlaxBertPreTrainedModel):
+    """A label for every token (named entities, part of speech)."""
+
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER
 
 
-class FlaxBertForMultipleChoice(FlaxBertPreTrainedModel):
-    module_class = FlaxBertForMultipleChoiceModule
-    dummy_input_shape = (1, 1, 1)  # (batch, choices, seq)
+class FlaxBertForQuestionAnswering(heads.ForQuestionAnswering, FlaxBertPreTrainedModel):
+    """Extractive question answering: start and end logits for every token."""
+
+    keys_to_ignore_on_load_unexpected = _WITHOUT_POOLER
+
+
+# The heads' linen modules (made from the classes above), under their public names.
+FlaxBertForMaskedLMModule = FlaxBertForMaskedLM.module_class
+FlaxBertForSequenceClassificationModule = FlaxBertForSequenceClassification.module_class
+FlaxBertForMultipleChoiceModule = FlaxBertForMultipleChoice.module_class
+FlaxBertForTokenClassificationModule = FlaxBertForTokenClassification.module_class
+FlaxBertForQuestionAnsweringModule = FlaxBertForQuestionAnswering.module_class

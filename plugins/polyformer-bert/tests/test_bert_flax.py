@@ -191,7 +191,7 @@ def test_sequence_classification_problem_types(tmp_path, problem):
         expected = hf_model(**inputs)
     actual = model(**numpy_inputs(inputs))
     assert hf_model.config.problem_type == problem  # what transformers inferred
-    assert model.config.problem_type is None  # decided per call here, never written into the config
+    assert model.config.problem_type == problem  # inferred from the labels and written, as transformers does
     assert_outputs_close(expected, actual)
 
 
@@ -363,7 +363,7 @@ def test_fresh_init_compiles_nothing_and_is_seeded(tiny_config):
 
 
 def test_bad_input_is_reported(tiny_config):
-    with pytest.raises(ValueError, match="num_labels should be 2"):
+    with pytest.raises(ValueError, match="num_labels == 2"):
         modeling_flax.FlaxBertForQuestionAnswering(BertConfig(**dict(CONFIGS["gelu-4heads"], num_labels=3)))
     with pytest.raises(TypeError, match="BertConfig"):
         modeling_flax.FlaxBertModel(polyformer.PretrainedConfig())

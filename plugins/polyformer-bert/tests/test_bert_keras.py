@@ -254,8 +254,13 @@ def test_resize_token_embeddings(name, workdir):
     model.save_pretrained(folder)
     hf_model, info = transformers.BertForMaskedLM.from_pretrained(folder, output_loading_info=True)
     assert hf_model.config.vocab_size == vocab + 5 and not info["missing_keys"] and not info["unexpected_keys"]
-    assert model.num_parameters() == hf_model.num_parameters()
     assert tuple(hf_model.cls.predictions.decoder.weight.shape) == (vocab + 5, dim)
+    # Resized, transformers makes cls.predictions.bias the decoder's bias even when untied (one tensor): so here.
+    resized = transformers.BertForMaskedLM(transformers.BertConfig(**CONFIGS[name]))
+    resized.resize_token_embeddings(vocab + 5, mean_resizing=False)
+    assert model.num_parameters() == resized.num_parameters()
+    assert (model.cls.predictions.bias is model.cls.predictions.decoder.bias_parameter) == (
+        resized.cls.predictions.bias is resized.cls.predictions.decoder.bias)
 
 
 # ---- building and calling ---------------------------------------------------------------------

@@ -1,26 +1,34 @@
-"""Building blocks for Flax (``flax.linen``) models that must match their PyTorch twins.
+"""Reusable Flax (``flax.linen``) building blocks for transformer architectures.
 
-Architecture plugins assemble their Flax modules from these pieces. Each one computes
-exactly what the ``transformers`` PyTorch layer of the same role computes (same
-formulas, same epsilon, same masking constant), so that a checkpoint gives the same
-outputs in both frameworks to within float32 rounding.
+The same blocks, with the same names, arguments and defaults, as the PyTorch backend's
+:mod:`polyformer.backends.torch.layers` (a test compares them); each computes what its
+PyTorch twin computes (same formulas, epsilon and masking), so a checkpoint gives the same
+outputs in both frameworks to within float32 rounding. Only the framework's own arguments
+differ: every block also takes ``initializer_range`` and ``dtype`` (Flax creates each weight
+with its initialiser, where PyTorch initialises a built model), and ``deterministic=False``
+at call time turns its dropout on (it then needs a ``"dropout"`` rng).
 
-* basic layers: :func:`dense`, :func:`layer_norm`, :class:`OutputProjection`, activations;
-* initialisers (:class:`Initializer`) that also draw with numpy, so a fresh model is
-  initialised without compiling anything (see :func:`recording_initializers`);
-* blocks many encoders share: :class:`Embeddings` (word + token type + position,
-  LayerNorm, dropout), :class:`MultiHeadSelfAttention` (its projections named by the
-  caller: DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
-  :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
-  with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
-  attentions), :func:`flatten_choices` for multiple-choice heads;
-* losses with PyTorch semantics, and the canonical name rule below;
-* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input (its values
-  only outside ``jax.jit``: :class:`~polyformer.backends.flax.modeling.FlaxPreTrainedModel`
-  reads them before its jitted call).
+Blocks (they take plain sizes, not a config; submodules are named as ``transformers``
+names the checkpoint tensors):
 
-An architecture's ``modeling_flax.py`` composes these and writes only what is its own
-(the arrangement of its blocks and heads, and their names).
+* :class:`Embeddings`: word + (token type) + position embeddings (learned or fixed
+  sinusoidal), an optional LayerNorm, dropout; checks the ids it is given;
+* :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections named by the
+  architecture, built without the heads its config prunes;
+* :class:`AttentionBlock`: self-attention plus its ``output`` sub-layer (BERT, ViT...);
+* :class:`Intermediate` and :class:`DenseAddNorm`: the two halves of a BERT-family feed-forward;
+* :class:`FeedForward`: both halves in one module (DistilBERT's ``ffn``, Wav2Vec2's ``feed_forward``);
+* :class:`TransformerLayer`: attention and feed-forward with their norms, pre- or post-norm,
+  every submodule named by :class:`LayerNames`;
+* :class:`Encoder`: the stack of layers (``layer.0``, ``layer.1``...), with masks, hidden
+  states, attentions and head masks handled once;
+* :class:`Pooler`: ``activation(dense(first position))``;
+* :class:`OutputProjection`: a vocabulary projection that can reuse the word embeddings.
+
+Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask`,
+:func:`expand_head_mask`, :func:`apply_chunked`, :func:`check_choice_inputs`, :func:`dense`,
+:func:`layer_norm`, the initialisers (:class:`Initializer`, drawn with numpy for a fresh
+model) and the canonical name rule below.
 
 Naming rule (what makes checkpoints portable): a Flax submodule is named after the
 segment of the canonical (PyTorch) name it stands for, and items of a PyTorch
@@ -35,19 +43,40 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...core.layer_names import LayerNames
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
+from ...core.numerics import sinusoidal_table
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
     "get_activation",
+    "attention",
+    "expand_attention_mask",
+    "expand_head_mask",
+    "MultiHeadSelfAttention",
+    "AttentionBlock",
+    "Intermediate",
+    "DenseAddNorm",
+    "FeedForward",
+    "LayerNames",
+    "TransformerLayer",
+    "Embeddings",
+    "Encoder",
+    "Pooler",
+    "OutputProjection",
+    "apply_chunked",
+    "check_choice_inputs",
+    "dense",
+    "layer_norm",
+    "input_facts",
     "Initializer",
     "recording_initializers",
     "normal_init",
@@ -55,33 +84,6 @@ __all__ = [
     "zeros_init",
     "ones_init",
     "sinusoidal_init",
-    "sinusoidal_table",
-    "dense",
-    "layer_norm",
-    "attention_bias",
-    "split_heads",
-    "merge_heads",
-    "dot_product_attention",
-    "MultiHeadSelfAttention",
-    "FeedForward",
-    "DenseResidualNorm",
-    "Embeddings",
-    "EncoderStack",
-    "OutputProjection",
-    "flatten_choices",
-    "check_choice_inputs",
-    "input_facts",
-    "output_flags",
-    "format_output",
-    "cross_entropy",
-    "mse_loss",
-    "bce_with_logits",
-    "masked_lm_loss",
-    "token_classification_loss",
-    "multiple_choice_loss",
-    "infer_problem_type",
-    "sequence_classification_loss",
-    "question_answering_loss",
     "canonical_name",
     "canonical_paths",
     "to_canonical_layout",
@@ -89,14 +91,9 @@ __all__ = [
 ]
 
 Array = Any
-#: Epsilon of every LayerNorm in BERT-family PyTorch models.
-LAYER_NORM_EPS = 1e-12
-#: Label value that cross-entropy skips, as PyTorch's ``CrossEntropyLoss`` default.
-IGNORE_INDEX = -100
 
 
 # ---- inputs ---------------------------------------------------------------------------
-
 def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
     """The dtype, shape and (unless traced by ``jax.jit``) values of an input, for :mod:`polyformer.core.inputs`."""
     if x is None:
@@ -108,7 +105,6 @@ def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
 
 
 # ---- activations ----------------------------------------------------------------------
-
 def _gelu_tanh(x: Array) -> Array:
     # transformers' NewGELUActivation, written out so that it is the same formula.
     return 0.5 * x * (1.0 + jnp.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * jnp.power(x, 3.0))))
@@ -144,7 +140,6 @@ def get_activation(name: str) -> Callable[[Array], Array]:
 
 
 # ---- initialisers (the distributions transformers' _init_weights uses) ----------------
-
 _RECORDING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("polyformer_flax_init_recording", default=None)
 
 
@@ -156,14 +151,15 @@ class Initializer:
     numpy: :class:`~polyformer.backends.flax.modeling.FlaxPreTrainedModel` uses it for a
     fresh model, because running the initialisers through JAX, eagerly or under ``jit``,
     costs a second or more of XLA compilation even for a tiny model, and numpy costs
-    nothing. Every initialiser of this module is one; a layer built with a plain JAX
-    initialiser still works, and is initialised through JAX.
+    nothing. ``trainable=False`` marks a fixed table (sinusoidal positions), which the blocks
+    read through ``stop_gradient`` and ``num_parameters(only_trainable=True)`` leaves out.
     """
 
-    def __init__(self, jax_fn: Callable, numpy_fn: Callable, description: str):
+    def __init__(self, jax_fn: Callable, numpy_fn: Callable, description: str, trainable: bool = True):
         self._jax_fn = jax_fn
         self._numpy_fn = numpy_fn
         self.description = description
+        self.trainable = trainable
 
     def __call__(self, key, shape, dtype=jnp.float32):
         value = self._jax_fn(key, tuple(shape), dtype)
@@ -229,240 +225,402 @@ def ones_init() -> Initializer:
     return Initializer(lambda key, shape, dtype: jnp.ones(shape, dtype), lambda rng, shape: np.ones(shape), "ones")
 
 
-def sinusoidal_table(n_pos: int, dim: int) -> np.ndarray:
-    """The fixed sin/cos position table: even columns sin, odd columns cos (float32)."""
-    positions = np.arange(n_pos, dtype=np.float64)[:, None]
-    exponents = 2 * (np.arange(dim) // 2) / dim
-    angles = positions / np.power(10000, exponents)[None, :]
-    table = np.empty((n_pos, dim), dtype=np.float64)
-    table[:, 0::2] = np.sin(angles[:, 0::2])
-    table[:, 1::2] = np.cos(angles[:, 1::2])
-    return table.astype(np.float32)
-
-
 def sinusoidal_init() -> Initializer:
-    """Initialiser filling a position embedding with :func:`sinusoidal_table`."""
+    """The fixed sin/cos position table (:func:`polyformer.core.numerics.sinusoidal_table`), not trained."""
     return Initializer(
         lambda key, shape, dtype: jnp.asarray(sinusoidal_table(shape[0], shape[1]), dtype=dtype),
         lambda rng, shape: sinusoidal_table(shape[0], shape[1]),
         "sinusoidal",
+        trainable=False,
     )
 
 
 # ---- basic layers ---------------------------------------------------------------------
-
-def dense(features: int, std: float, dtype: Any = jnp.float32, name: str | None = None) -> nn.Dense:
+def dense(features: int, std: float, dtype: Any = jnp.float32, name: str | None = None, use_bias: bool = True) -> nn.Dense:
     """A Linear layer: kernel Normal(0, std), bias zeros, params and compute in ``dtype``."""
-    return nn.Dense(
-        features,
-        kernel_init=normal_init(std),
-        bias_init=zeros_init(),
-        dtype=dtype,
-        param_dtype=dtype,
-        name=name,
-    )
+    return nn.Dense(features, use_bias=use_bias, kernel_init=normal_init(std), bias_init=zeros_init(), dtype=dtype,
+                    param_dtype=dtype, name=name)
 
 
-def layer_norm(eps: float = LAYER_NORM_EPS, dtype: Any = jnp.float32, name: str | None = None) -> nn.LayerNorm:
+def layer_norm(eps: float = 1e-12, dtype: Any = jnp.float32, name: str | None = None) -> nn.LayerNorm:
     """LayerNorm as PyTorch computes it (two-pass variance, not Flax's fast E[x²]-E[x]²)."""
     return nn.LayerNorm(epsilon=eps, dtype=dtype, param_dtype=dtype, use_fast_variance=False,
                         scale_init=ones_init(), bias_init=zeros_init(), name=name)
 
 
-# ---- attention ------------------------------------------------------------------------
+# ---- masks ----------------------------------------------------------------------------
+def expand_attention_mask(attention_mask: Array | None, input_shape: tuple[int, ...], dtype: Any = jnp.float32) -> Array | None:
+    """``(batch, seq)`` padding mask of 1 (attend) / 0 (padding) -> additive ``(batch, 1, 1, seq)`` bias.
 
-def attention_bias(attention_mask: Array | None, dtype: Any, input_shape: tuple[int, ...] | None = None) -> Array | None:
-    """(batch, key_len) mask of 1 (attend) / 0 (padding) -> additive bias (batch, 1, 1, key_len).
-
-    Masked positions get the dtype's most negative value, as transformers' eager attention.
-    The mask is checked first: against ``input_shape`` (the ``(batch, seq)`` of the inputs, when
-    given) and, outside ``jax.jit``, for values other than 0 and 1.
+    Masked keys get the dtype's most negative value, as ``transformers``' eager attention. The
+    mask is checked first against ``input_shape`` (the ``(batch, seq)`` of the inputs) and,
+    outside ``jax.jit``, for values other than 0 and 1.
     """
     if attention_mask is None:
         return None
-    if input_shape is not None:
-        inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
-    keep = attention_mask[:, None, None, :].astype(bool)
+    inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
+    keep = jnp.asarray(attention_mask)[:, None, None, :].astype(bool)
     return jnp.where(keep, 0.0, jnp.finfo(dtype).min).astype(dtype)
 
 
-def split_heads(x: Array, n_heads: int) -> Array:
-    """(batch, seq, dim) -> (batch, heads, seq, head_dim)."""
-    batch, seq, dim = x.shape
-    return x.reshape(batch, seq, n_heads, dim // n_heads).transpose(0, 2, 1, 3)
+def expand_head_mask(head_mask: Array | None, num_layers: int) -> list[Array | None]:
+    """A head mask of shape ``(heads,)`` or ``(layers, heads)`` -> one ``(1, heads, 1, 1)`` mask per layer.
+
+    1.0 keeps a head, 0.0 silences it (its attention weights are multiplied by the value).
+    """
+    if head_mask is None:
+        return [None] * num_layers
+    head_mask = jnp.asarray(head_mask)
+    if head_mask.ndim == 1:
+        head_mask = jnp.broadcast_to(head_mask[None, :], (num_layers, head_mask.shape[0]))
+    if head_mask.ndim != 2 or head_mask.shape[0] != num_layers:
+        raise ValueError(f"head_mask must have shape (heads,) or ({num_layers}, heads), got {tuple(head_mask.shape)}")
+    return [row[None, :, None, None] for row in head_mask]
 
 
-def merge_heads(x: Array) -> Array:
-    """(batch, heads, seq, head_dim) -> (batch, seq, dim)."""
-    batch, heads, seq, head_dim = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(batch, seq, heads * head_dim)
-
-
-def dot_product_attention(
+# ---- attention -------------------------------------------------------------------------
+def attention(
     query: Array,
     key: Array,
     value: Array,
-    bias: Array | None = None,
+    mask: Array | None = None,
+    *,
     dropout: Callable[[Array], Array] | None = None,
+    head_mask: Array | None = None,
 ) -> tuple[Array, Array]:
-    """Scaled dot-product attention with an explicit softmax, returning the weights too.
+    """Scaled dot-product attention over ``(batch, heads, seq, head_dim)`` arrays; returns (context, weights).
 
-    Inputs are (batch, heads, seq, head_dim). ``dropout`` (applied to the weights) is a
-    callable so that the caller's module owns the random stream. The weights returned are
-    those actually used, i.e. after dropout, as in transformers' eager attention. A query
-    whose keys are all masked gets zero weights (a zero context).
+    ``mask`` is the additive bias of :func:`expand_attention_mask`. ``dropout`` (applied to the
+    weights) is a callable so that the caller's module owns the random stream; ``head_mask``
+    scales the weights after it, as in ``transformers``. The weights returned are those used.
+    A query whose keys are all masked gets zero weights (a zero context), as PyTorch's fused
+    attention gives.
     """
-    scaling = query.shape[-1] ** -0.5
-    scores = jnp.einsum("bhqd,bhkd->bhqk", query, key) * scaling
-    if bias is not None:
-        scores = scores + bias
+    scores = jnp.einsum("bhqd,bhkd->bhqk", query, key) * query.shape[-1] ** -0.5
+    if mask is not None:
+        scores = scores + mask
     weights = jax.nn.softmax(scores, axis=-1)
-    if bias is not None:
-        # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
-        # PyTorch's fused attention: zero weights and context, not the softmax's uniform average.
-        weights = jnp.where(jnp.max(bias, axis=-1, keepdims=True) >= 0, weights, 0.0)
+    if mask is not None:
+        # A fully padded sequence attends to nothing: zero weights, not the softmax's uniform average.
+        weights = jnp.where(jnp.max(mask, axis=-1, keepdims=True) >= 0, weights, 0.0)
     if dropout is not None:
         weights = dropout(weights)
-    output = jnp.einsum("bhqk,bhkd->bhqd", weights, value)
-    return output, weights
+    if head_mask is not None:
+        weights = weights * head_mask
+    return jnp.einsum("bhqk,bhkd->bhqd", weights, value), weights
+
+
+def _split_heads(x: Array, num_heads: int) -> Array:
+    """(batch, seq, heads * head_dim) -> (batch, heads, seq, head_dim)."""
+    batch, length, width = x.shape
+    return x.reshape(batch, length, num_heads, width // num_heads).transpose(0, 2, 1, 3)
+
+
+def _merge_heads(x: Array) -> Array:
+    """(batch, heads, seq, head_dim) -> (batch, seq, heads * head_dim)."""
+    batch, heads, length, head_dim = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(batch, length, heads * head_dim)
 
 
 class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention whose projection names follow the architecture's checkpoints.
 
-    ``names`` are the query, key and value Linear layers' names, ``out_name`` the output
+    ``names`` are the query, key and value Linear layers' names, ``output_name`` the output
     Linear's (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``, ``out_lin``). With
-    ``out_name=None`` there is no output Linear: the caller owns it (BERT keeps it in a
-    separate ``attention.output.dense``, see :class:`DenseResidualNorm`).
+    ``output_name=None`` there is none: the caller owns it (BERT keeps it in
+    ``attention.output.dense``, see :class:`AttentionBlock`). ``num_heads`` is the layer's
+    original head count; ``pruned_heads`` (original numbers) are left out, as a pruned
+    checkpoint stores them (the model prunes more by rebuilding its modules, see
+    ``FlaxPreTrainedModel.prune_heads``). ``bias=False`` leaves the query/key/value biases out.
     """
 
-    dim: int
-    n_heads: int
-    dropout_rate: float = 0.0
+    hidden_size: int
+    num_heads: int
+    pruned_heads: Iterable[int] = ()
+    dropout: float = 0.0
+    bias: bool = True
+    names: tuple[str, str, str] = ("query", "key", "value")
+    output_name: str | None = None
     initializer_range: float = 0.02
     dtype: Any = jnp.float32
-    names: tuple[str, str, str] = ("query", "key", "value")
-    out_name: str | None = None
+
+    def __post_init__(self):
+        pruned = tuple(sorted({int(h) for h in self.pruned_heads}))
+        object.__setattr__(self, "pruned_heads", pruned)  # hashable and in order, however given
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
+        outside = [h for h in pruned if not 0 <= h < self.num_heads]
+        if outside:
+            raise ValueError(f"pruned_heads names head {outside[0]}, but the layer has {self.num_heads} heads "
+                             f"(numbered 0 to {self.num_heads - 1})")
+        if len(pruned) >= self.num_heads:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {self.num_heads})")
+        super().__post_init__()
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def kept_heads(self) -> int:
+        """The heads the layer has: ``num_heads`` less the pruned ones."""
+        return self.num_heads - len(self.pruned_heads)
 
     @nn.compact
-    def __call__(self, hidden_states: Array, bias: Array | None = None, deterministic: bool = True):
-        """Returns (output (batch, seq, dim), attention weights (batch, heads, seq, seq))."""
+    def __call__(self, hidden_states: Array, mask: Array | None = None, head_mask: Array | None = None,
+                 output_attentions: bool = False, deterministic: bool = True):
+        """``(batch, seq, hidden)`` -> (``(batch, seq, hidden or kept heads * head_size)``, attention weights or None)."""
+        inner = self.kept_heads * self.head_size
         query, key, value = (
-            split_heads(dense(self.dim, self.initializer_range, self.dtype, name)(hidden_states), self.n_heads)
+            _split_heads(dense(inner, self.initializer_range, self.dtype, name, self.bias)(hidden_states), self.kept_heads)
             for name in self.names
         )
-        drop = nn.Dropout(rate=self.dropout_rate)
-        context, weights = dot_product_attention(
-            query, key, value, bias, dropout=lambda w: drop(w, deterministic=deterministic)
-        )
-        output = merge_heads(context)
-        if self.out_name is not None:
-            output = dense(self.dim, self.initializer_range, self.dtype, self.out_name)(output)
-        return output, weights
+        drop = nn.Dropout(rate=self.dropout)
+        context, weights = attention(query, key, value, mask, dropout=lambda w: drop(w, deterministic=deterministic),
+                                     head_mask=head_mask)
+        context = _merge_heads(context)
+        if self.output_name is not None:
+            context = dense(self.hidden_size, self.initializer_range, self.dtype, self.output_name)(context)
+        return context, (weights if output_attentions else None)
 
 
-class FeedForward(nn.Module):
-    """Linear -> activation -> Linear -> dropout (names of the two Linear layers in ``names``)."""
+class AttentionBlock(nn.Module):
+    """Self-attention (at ``self_name``: BERT's ``self``, ViT's ``attention``) and its ``output`` sub-layer.
 
-    dim: int
-    hidden_dim: int
-    activation: str = "gelu"
-    dropout_rate: float = 0.0
-    initializer_range: float = 0.02
-    dtype: Any = jnp.float32
-    names: tuple[str, str] = ("lin1", "lin2")
-
-    @nn.compact
-    def __call__(self, x: Array, deterministic: bool = True) -> Array:
-        x = dense(self.hidden_dim, self.initializer_range, self.dtype, self.names[0])(x)
-        x = get_activation(self.activation)(x)
-        x = dense(self.dim, self.initializer_range, self.dtype, self.names[1])(x)
-        return nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
-
-
-class DenseResidualNorm(nn.Module):
-    """``LayerNorm(dropout(dense(x)) + residual)``: the post-norm output of a BERT-family sub-layer.
-
-    Submodules ``dense`` and ``LayerNorm``, as transformers' ``BertSelfOutput`` and
-    ``BertOutput`` (and RoBERTa's, ELECTRA's...) name them.
+    ``output`` is :class:`DenseAddNorm`: ``LayerNorm(dropout(dense(context)) + residual)``
+    (post-norm, BERT), or without the LayerNorm (``layer_norm=False``, a pre-norm layer such as
+    ViT's, which passes its un-normed input as ``residual``).
     """
 
-    features: int
-    layer_norm_eps: float = LAYER_NORM_EPS
-    dropout_rate: float = 0.0
+    hidden_size: int
+    num_heads: int
+    pruned_heads: Iterable[int] = ()
+    attention_dropout: float = 0.0
+    dropout: float = 0.0
+    layer_norm_eps: float = 1e-12
+    layer_norm: bool = True
+    bias: bool = True
+    self_name: str = "self"
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states, mask=None, head_mask=None, output_attentions=False, residual=None,
+                 deterministic: bool = True):
+        """``residual`` defaults to ``hidden_states`` (post-norm); a pre-norm layer passes its input before the norm."""
+        attention_module = MultiHeadSelfAttention(
+            self.hidden_size, self.num_heads, pruned_heads=self.pruned_heads, dropout=self.attention_dropout,
+            bias=self.bias, initializer_range=self.initializer_range, dtype=self.dtype, name=self.self_name,
+        )
+        context, weights = attention_module(hidden_states, mask, head_mask, output_attentions, deterministic=deterministic)
+        output = DenseAddNorm(
+            attention_module.kept_heads * attention_module.head_size, self.hidden_size, dropout=self.dropout,
+            layer_norm_eps=self.layer_norm_eps, layer_norm=self.layer_norm, initializer_range=self.initializer_range,
+            dtype=self.dtype, name="output",
+        )
+        return output(context, hidden_states if residual is None else residual, deterministic=deterministic), weights
+
+
+# ---- feed-forward ----------------------------------------------------------------------
+class Intermediate(nn.Module):
+    """The widening half of a BERT-family feed-forward: ``activation(dense(x))``."""
+
+    hidden_size: int
+    intermediate_size: int
+    activation: str
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        hidden = dense(self.intermediate_size, self.initializer_range, self.dtype, "dense")(hidden_states)
+        return get_activation(self.activation)(hidden)
+
+
+class DenseAddNorm(nn.Module):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the output sub-layer of the BERT family.
+
+    Submodules ``dense`` and ``LayerNorm``, as BERT's ``attention.output`` and ``output`` name them.
+    ``layer_norm=False`` leaves the LayerNorm out: ``dropout(dense(x)) + residual`` (ViT).
+    ``in_features`` is the width of ``x`` (Flax reads it from the input; kept for the one API).
+    """
+
+    in_features: int
+    hidden_size: int
+    dropout: float = 0.0
+    layer_norm_eps: float = 1e-12
+    layer_norm: bool = True
     initializer_range: float = 0.02
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, hidden_states: Array, residual: Array, deterministic: bool = True) -> Array:
-        x = dense(self.features, self.initializer_range, self.dtype, "dense")(hidden_states)
-        x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
-        return layer_norm(self.layer_norm_eps, self.dtype, "LayerNorm")(x + residual)
+        output = dense(self.hidden_size, self.initializer_range, self.dtype, "dense")(hidden_states)
+        summed = nn.Dropout(rate=self.dropout)(output, deterministic=deterministic) + residual
+        return layer_norm(self.layer_norm_eps, self.dtype, "LayerNorm")(summed) if self.layer_norm else summed
 
 
-class Embeddings(nn.Module):
-    """Word + token type + position embeddings, then LayerNorm and dropout: a BERT-like input layer.
+class FeedForward(nn.Module):
+    """``dropout(out(activation_dropout(activation(in(x)))))``, its two Linear layers named by ``names``.
 
-    Submodules ``word_embeddings`` (its ``pad_token_id`` row initialised to zero),
-    ``token_type_embeddings`` (only when ``type_vocab_size > 0``; DistilBERT has none),
-    ``position_embeddings`` (``position_init``, by default Normal(0, initializer_range)) and
-    ``LayerNorm``: the names of BERT's and DistilBERT's PyTorch modules. Missing
-    ``token_type_ids`` are zeros and missing ``position_ids`` count from 0, as in
-    transformers; the sum is taken in its order (words, token types, positions).
+    ``chunk_size`` > 0 runs the block on slices of ``chunk_size`` positions (the result is the
+    same), as ``config.chunk_size_feed_forward`` asks.
     """
 
-    vocab_size: int
-    dim: int
-    max_position_embeddings: int
-    type_vocab_size: int = 0
-    pad_token_id: int | None = None
-    layer_norm_eps: float = LAYER_NORM_EPS
-    dropout_rate: float = 0.0
+    hidden_size: int
+    intermediate_size: int
+    activation: str
+    dropout: float = 0.0
+    activation_dropout: float = 0.0
+    names: tuple[str, str] = ("lin1", "lin2")
+    chunk_size: int = 0
     initializer_range: float = 0.02
-    position_init: Callable | None = None
     dtype: Any = jnp.float32
 
     def setup(self):
-        def embed(n, init):
-            return nn.Embed(n, self.dim, dtype=self.dtype, param_dtype=self.dtype, embedding_init=init)
+        # Defined here, not inline, because a chunked call runs them once per slice.
+        setattr(self, self.names[0], dense(self.intermediate_size, self.initializer_range, self.dtype))
+        setattr(self, self.names[1], dense(self.hidden_size, self.initializer_range, self.dtype))
+        self.activation_drop = nn.Dropout(rate=self.activation_dropout)
+        self.output_drop = nn.Dropout(rate=self.dropout)
+
+    def __call__(self, x: Array, deterministic: bool = True) -> Array:
+        def block(part):
+            hidden = get_activation(self.activation)(getattr(self, self.names[0])(part))
+            hidden = self.activation_drop(hidden, deterministic=deterministic)
+            return self.output_drop(getattr(self, self.names[1])(hidden), deterministic=deterministic)
+
+        return apply_chunked(block, self.chunk_size, x)
+
+
+def apply_chunked(fn: Callable[[Array], Array], chunk_size: int, x: Array) -> Array:
+    """``fn(x)`` computed on slices of ``chunk_size`` positions (axis 1) when ``chunk_size`` > 0.
+
+    For position-wise blocks (feed-forward): the result is the same, the peak memory of the
+    block's hidden layer is bounded. Shapes are static, so the slices are known under ``jit``.
+    """
+    length = x.shape[1]
+    if chunk_size and length > chunk_size:
+        return jnp.concatenate([fn(x[:, start:start + chunk_size]) for start in range(0, length, chunk_size)], axis=1)
+    return fn(x)
+
+
+# ---- the transformer layer ---------------------------------------------------------------
+class TransformerLayer(nn.Module):
+    """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
+
+    Post-norm (``norm_first=False``: DistilBERT, Wav2Vec2)::
+
+        x = attention_norm(x + attention_output_dropout(attention(x)))
+        x = output_norm(x + feed_forward(x))
+
+    Pre-norm (``norm_first=True``)::
+
+        x = x + attention_output_dropout(attention(attention_norm(x)))
+        x = x + feed_forward(output_norm(x))
+
+    ``dropout`` is the feed-forward's output dropout, ``activation_dropout`` the one after its
+    activation, ``attention_dropout`` the one on the attention probabilities.
+    """
+
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+    activation: str
+    pruned_heads: Iterable[int] = ()
+    norm_first: bool = False
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    attention_output_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    layer_norm_eps: float = 1e-12
+    chunk_size: int = 0
+    names: LayerNames = LayerNames()
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        names, std, dtype = self.names, self.initializer_range, self.dtype
+        *qkv, output = names.projections
+        setattr(self, names.attention, MultiHeadSelfAttention(
+            self.hidden_size, self.num_heads, pruned_heads=self.pruned_heads, dropout=self.attention_dropout,
+            names=tuple(qkv), output_name=output, initializer_range=std, dtype=dtype,
+        ))
+        self.attention_output_drop = nn.Dropout(rate=self.attention_output_dropout)
+        setattr(self, names.attention_norm, layer_norm(self.layer_norm_eps, dtype))
+        setattr(self, names.feed_forward, FeedForward(
+            self.hidden_size, self.intermediate_size, self.activation, dropout=self.dropout,
+            activation_dropout=self.activation_dropout, names=names.feed_forward_linears, chunk_size=self.chunk_size,
+            initializer_range=std, dtype=dtype,
+        ))
+        setattr(self, names.output_norm, layer_norm(self.layer_norm_eps, dtype))
+
+    def __call__(self, hidden_states, mask=None, head_mask=None, output_attentions=False, deterministic: bool = True):
+        names = self.names
+        attention_module, attention_norm = getattr(self, names.attention), getattr(self, names.attention_norm)
+        feed_forward, output_norm = getattr(self, names.feed_forward), getattr(self, names.output_norm)
+        if self.norm_first:
+            attended, weights = attention_module(attention_norm(hidden_states), mask, head_mask, output_attentions,
+                                                 deterministic=deterministic)
+            hidden_states = self.attention_output_drop(attended, deterministic=deterministic) + hidden_states
+            hidden_states = feed_forward(output_norm(hidden_states), deterministic=deterministic) + hidden_states
+            return hidden_states, weights
+        attended, weights = attention_module(hidden_states, mask, head_mask, output_attentions, deterministic=deterministic)
+        hidden_states = attention_norm(self.attention_output_drop(attended, deterministic=deterministic) + hidden_states)
+        hidden_states = output_norm(feed_forward(hidden_states, deterministic=deterministic) + hidden_states)
+        return hidden_states, weights
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+class Embeddings(nn.Module):
+    """Word + token-type + position embeddings, then an optional LayerNorm, and dropout.
+
+    ``type_vocab_size=0`` leaves out the token-type table (DistilBERT); with it, missing
+    ``token_type_ids`` mean type 0 everywhere (BERT). ``sinusoidal_positions=True`` fills the
+    position table with the fixed sin/cos table and reads it through ``stop_gradient``, so
+    training leaves it as it is (DistilBERT's option). ``layer_norm=False`` leaves the
+    LayerNorm out. Sums are taken in the order ``(word + type) + position``, as
+    ``transformers`` does. The ``pad_token_id`` row of the word table starts at zero.
+    """
+
+    vocab_size: int
+    hidden_size: int
+    max_position_embeddings: int
+    type_vocab_size: int = 0
+    pad_token_id: int | None = None
+    layer_norm_eps: float = 1e-12
+    layer_norm: bool = True
+    dropout: float = 0.0
+    sinusoidal_positions: bool = False
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        def table(rows, init):
+            return nn.Embed(rows, self.hidden_size, dtype=self.dtype, param_dtype=self.dtype, embedding_init=init)
 
         std = self.initializer_range
-        self.word_embeddings = embed(self.vocab_size, normal_init_with_zero_row(std, self.pad_token_id))
-        if self.type_vocab_size > 0:
-            self.token_type_embeddings = embed(self.type_vocab_size, normal_init(std))
-        self.position_embeddings = embed(self.max_position_embeddings, self.position_init or normal_init(std))
-        self.LayerNorm = layer_norm(self.layer_norm_eps, self.dtype)
-        self.dropout = nn.Dropout(rate=self.dropout_rate)
-
-    def __call__(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                 deterministic: bool = True) -> Array:
-        # Dtypes and shapes are static under jit, so they are checked here; the id values, which
-        # JAX would silently clamp, are checked by FlaxPreTrainedModel.__call__ before jit.
-        self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
-        if inputs_embeds is None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        embeddings = inputs_embeds
-        if self.type_vocab_size > 0:
-            if token_type_ids is None:
-                token_type_ids = jnp.zeros(inputs_embeds.shape[:-1], dtype=jnp.int32)
-            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
-        if position_ids is None:
-            position_ids = jnp.arange(inputs_embeds.shape[1])[None, :]
-        embeddings = embeddings + self.position_embeddings(position_ids)
-        return self.dropout(self.LayerNorm(embeddings), deterministic=deterministic)
-
-    def word_embedding_matrix(self) -> Array:
-        """The (vocab, dim) word embeddings, which a tied output projection reuses."""
-        return self.word_embeddings.embedding
+        self.word_embeddings = table(self.vocab_size, normal_init_with_zero_row(std, self.pad_token_id))
+        self.position_embeddings = table(self.max_position_embeddings,
+                                         sinusoidal_init() if self.sinusoidal_positions else normal_init(std))
+        if self.type_vocab_size:
+            self.token_type_embeddings = table(self.type_vocab_size, normal_init(std))
+        if self.layer_norm:
+            self.LayerNorm = layer_norm(self.layer_norm_eps, self.dtype)
+        self.embedding_drop = nn.Dropout(rate=self.dropout)
 
     @property
     def limits(self) -> inputs.TextLimits:
         """The sizes of the tables, which bound the ids this block can embed."""
         return inputs.TextLimits(vocab_size=self.vocab_size, max_positions=self.max_position_embeddings,
-                                 hidden_size=self.dim, type_vocab_size=self.type_vocab_size)
+                                 hidden_size=self.hidden_size, type_vocab_size=self.type_vocab_size)
 
     def check_inputs(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> None:
-        """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`)."""
+        """One clear error for inputs the tables cannot take (see :func:`polyformer.core.inputs.check_text_inputs`).
+
+        Dtypes and shapes are static under ``jit``, so they are checked here; the id values, which
+        JAX would clamp silently, are read by ``FlaxPreTrainedModel.__call__`` before ``jit``.
+        """
         inputs.check_text_inputs(
             self.limits,
             input_ids=input_facts("input_ids", input_ids),
@@ -471,37 +629,83 @@ class Embeddings(nn.Module):
             inputs_embeds=input_facts("inputs_embeds", inputs_embeds, values=False),
         )
 
+    def __call__(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                 deterministic: bool = True) -> Array:
+        """``(batch, seq)`` ids, or ``(batch, seq, hidden)`` embeddings -> ``(batch, seq, hidden)``."""
+        self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
+        if input_ids is not None:
+            embeddings = self.word_embeddings(input_ids)
+        else:  # in the tables' dtype (float64 from numpy, say), as PyTorch casts it
+            embeddings = jnp.asarray(inputs_embeds).astype(self.dtype)
+        if self.type_vocab_size:
+            if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
+                embeddings = embeddings + self.token_type_embeddings.embedding[0]
+            else:
+                embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+        positions = self.position_embeddings.embedding
+        if self.sinusoidal_positions:
+            positions = jax.lax.stop_gradient(positions)
+        if position_ids is None:
+            embeddings = embeddings + positions[None, : embeddings.shape[1]]
+        else:
+            embeddings = embeddings + jnp.take(positions, jnp.asarray(position_ids), axis=0)
+        if self.layer_norm:
+            embeddings = self.LayerNorm(embeddings)
+        return self.embedding_drop(embeddings, deterministic=deterministic)
 
-class EncoderStack(nn.Module):
-    """``n_layers`` blocks applied in turn, named ``layer.0``, ``layer.1``... (a PyTorch ``ModuleList`` ``layer``).
 
-    ``block`` is the architecture's layer class, built as ``block(config, dtype=..., name=...)``
-    and called as ``block(hidden_states, bias, deterministic=...)``, returning
-    ``(hidden_states, attention weights)``. Returns a :class:`BaseModelOutput` with, when
-    asked, every hidden state (the input first, as transformers does) and every block's
-    attention weights.
+# ---- the encoder stack -------------------------------------------------------------------
+class Encoder(nn.Module):
+    """The stack of layers (``layer.0``, ``layer.1``...): the loop every encoder runs.
+
+    ``layers`` are the architecture's layer modules, built where the encoder is built (in
+    the base model's ``setup``); the encoder takes them over under the names ``layer.N``.
+    Takes the ``(batch, seq)`` 0/1 ``attention_mask`` as the user gives it (checked, then
+    expanded once for every layer). Each layer is called as ``layer(hidden_states, mask,
+    head_mask, output_attentions, deterministic=...)`` and returns ``(hidden_states,
+    attention weights or None)``. This module collects the hidden states (the input first)
+    and attentions when asked, and hands each layer its row of the head mask.
     """
 
-    block: Callable[..., nn.Module]
-    config: Any
-    n_layers: int
-    dtype: Any = jnp.float32
+    layers: Sequence[nn.Module]
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(self.layers))  # a generator would be used up by the first setup
+        super().__post_init__()
 
     def setup(self):
-        self.layers = [self.block(self.config, dtype=self.dtype, name=f"layer.{i}") for i in range(self.n_layers)]
+        self.layer = [layer.clone(parent=self, name=f"layer.{index}") for index, layer in enumerate(self.layers)]
 
-    def __call__(self, hidden_states, bias=None, deterministic: bool = True, output_hidden_states: bool = False,
-                 output_attentions: bool = False):
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
+    def __call__(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
+                 output_hidden_states=False, deterministic: bool = True) -> BaseModelOutput:
+        mask = expand_attention_mask(attention_mask, tuple(hidden_states.shape[:2]), hidden_states.dtype)
+        if head_mask is not None:
+            head_mask = jnp.asarray(head_mask).astype(hidden_states.dtype)
+        all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for block in self.layers:
-            hidden_states, weights = block(hidden_states, bias, deterministic=deterministic)
+        for layer, layer_head_mask in zip(self.layer, expand_head_mask(head_mask, len(self.layer))):
+            hidden_states, weights = layer(hidden_states, mask, layer_head_mask, output_attentions,
+                                           deterministic=deterministic)
             if output_hidden_states:
-                all_hidden_states += (hidden_states,)
+                all_hidden += (hidden_states,)
             if output_attentions:
                 all_attentions += (weights,)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden_states,
-                               attentions=all_attentions)
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+
+class Pooler(nn.Module):
+    """``activation(dense(first position))``: the sentence (or image) vector of BERT and ViT."""
+
+    hidden_size: int
+    output_size: int | None = None
+    activation: str = "tanh"
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        output = dense(self.output_size or self.hidden_size, self.initializer_range, self.dtype, "dense")
+        return get_activation(self.activation)(output(hidden_states[:, 0]))
 
 
 class OutputProjection(nn.Module):
@@ -529,132 +733,20 @@ class OutputProjection(nn.Module):
         return jnp.dot(x.astype(self.dtype), kernel) + bias
 
 
-def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
-    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+# ---- multiple choice --------------------------------------------------------------------------
+def check_choice_inputs(main_input_name: str, model_inputs: dict) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, ...)``: a clear error otherwise."""
+    others = [input_facts(name, value, values=False) for name, value in model_inputs.items()
+              if name not in (main_input_name, "inputs_embeds", "position_ids", "head_mask")
+              and hasattr(value, "shape")]
     inputs.check_choice_inputs(
-        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
-        input_facts("attention_mask", attention_mask, values=False),
-        input_facts("token_type_ids", token_type_ids, values=False),
+        input_facts(main_input_name, model_inputs.get(main_input_name), values=False),
+        input_facts("inputs_embeds", model_inputs.get("inputs_embeds"), values=False),
+        *others,
     )
 
 
-def flatten_choices(x: Array | None, inner_rank: int = 1) -> Array | None:
-    """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
-
-    A multiple-choice head encodes every choice as its own sequence. ``inner_rank`` is 1 for
-    ids and masks ``(..., seq)`` and 2 for ``inputs_embeds`` ``(..., seq, dim)``; as in
-    transformers' ``view(-1, size(-1))``, shared ``position_ids`` of shape ``(1, seq)`` stay as they are.
-    """
-    if x is None:
-        return None
-    return x.reshape(-1, *x.shape[x.ndim - inner_rank:])
-
-
-def output_flags(config: Any, output_attentions: bool | None, output_hidden_states: bool | None) -> tuple[bool, bool]:
-    """``(output_attentions, output_hidden_states)``: the call's, or the config's where the call gave None."""
-    if output_attentions is None:
-        output_attentions = config.output_attentions
-    if output_hidden_states is None:
-        output_hidden_states = config.output_hidden_states
-    return bool(output_attentions), bool(output_hidden_states)
-
-
-def format_output(output: Any, return_dict: bool) -> Any:
-    """``output`` (a ModelOutput), or its tuple when ``return_dict`` is False."""
-    return output if return_dict else output.to_tuple()
-
-
-# ---- losses (PyTorch semantics: mean over the elements that count) ----------------------
-
-def cross_entropy(logits: Array, labels: Array, ignore_index: int = IGNORE_INDEX) -> Array:
-    """``torch.nn.CrossEntropyLoss(ignore_index=...)``: mean over labels != ignore_index.
-
-    Like PyTorch, the result is NaN when every label is ignored.
-    """
-    logits = logits.reshape(-1, logits.shape[-1]).astype(jnp.float32)
-    labels = labels.reshape(-1)
-    valid = labels != ignore_index
-    safe_labels = jnp.where(valid, labels, 0)
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(log_probs, safe_labels[:, None], axis=-1)[:, 0]
-    return jnp.sum(jnp.where(valid, nll, 0.0)) / jnp.sum(valid)
-
-
-def mse_loss(predictions: Array, targets: Array) -> Array:
-    """``torch.nn.MSELoss()``."""
-    return jnp.mean((predictions.astype(jnp.float32) - targets.astype(jnp.float32)) ** 2)
-
-
-def bce_with_logits(logits: Array, targets: Array) -> Array:
-    """``torch.nn.BCEWithLogitsLoss()``, in its numerically stable form."""
-    x = logits.astype(jnp.float32)
-    y = targets.astype(jnp.float32)
-    return jnp.mean(jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x))))
-
-
-def masked_lm_loss(logits: Array, labels: Array) -> Array:
-    """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
-    return cross_entropy(logits, labels)
-
-
-def token_classification_loss(logits: Array, labels: Array) -> Array:
-    """Cross-entropy over every token; labels of -100 are ignored."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape))
-    return cross_entropy(logits, labels)
-
-
-def multiple_choice_loss(logits: Array, labels: Array) -> Array:
-    """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="choices")
-    return cross_entropy(logits, labels)
-
-
-def infer_problem_type(problem_type: str | None, num_labels: int, labels: Array) -> str:
-    """transformers' rule: regression for one label, integer labels -> single-label, else multi-label.
-
-    Decided per call from the labels' dtype (known when tracing), without changing the config.
-    """
-    if problem_type is not None:
-        return problem_type
-    if num_labels == 1:
-        return "regression"
-    if str(labels.dtype) in inputs.INDEX_DTYPES:  # as transformers: int32 / int64 class ids
-        return "single_label_classification"
-    return "multi_label_classification"
-
-
-def sequence_classification_loss(logits: Array, labels: Array, num_labels: int, problem_type: str | None) -> Array:
-    """The loss of a sequence classification head, as transformers' PyTorch heads compute it."""
-    problem_type = infer_problem_type(problem_type, num_labels, labels)
-    facts, shape = input_facts("labels", labels), tuple(logits.shape)
-    if problem_type == "regression":
-        inputs.check_regression_targets(facts, shape)
-        if num_labels == 1:
-            return mse_loss(jnp.squeeze(logits), jnp.squeeze(labels))
-        return mse_loss(logits, labels)
-    if problem_type == "single_label_classification":
-        inputs.check_class_labels(facts, shape)
-        return cross_entropy(logits.reshape(-1, num_labels), labels.reshape(-1))
-    inputs.check_multi_label_targets(facts, shape)
-    return bce_with_logits(logits, labels)
-
-
-def question_answering_loss(start_logits: Array, end_logits: Array, start_positions: Array, end_positions: Array) -> Array:
-    """Mean of the start and end cross-entropies; positions past the sequence are ignored, as in PyTorch.
-
-    transformers clamps positions to ``seq_len`` and uses ``seq_len`` as the ignored index.
-    """
-    batch, ignored_index = start_logits.shape
-    inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), batch)
-    inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), batch)
-    start = jnp.clip(start_positions.reshape(start_positions.shape[0], -1)[:, 0], 0, ignored_index)
-    end = jnp.clip(end_positions.reshape(end_positions.shape[0], -1)[:, 0], 0, ignored_index)
-    return (cross_entropy(start_logits, start, ignored_index) + cross_entropy(end_logits, end, ignored_index)) / 2
-
-
 # ---- canonical (PyTorch) names and layouts <-> Flax parameter paths -------------------
-
 _LEAF_TO_CANONICAL = {"kernel": "weight", "scale": "weight", "embedding": "weight", "bias": "bias"}
 
 

@@ -10,55 +10,78 @@ A Flax model here is a small wrapper object, as in the Hugging Face Flax API:
   ``params=`` given), jit-compiled; JAX caches one compiled function per input shape and
   per value of the static flags (``train``, ``output_hidden_states``, ``output_attentions``).
 
-Loading and saving are :class:`~polyformer.core.modeling.PreTrainedModelMixin`'s; this
-class only implements its five-method contract, in canonical (PyTorch) names, using the
-naming rule of :mod:`polyformer.backends.flax.layers`. Torch is never imported.
+Nothing here knows a modality: the inputs are whatever the base model's module takes
+(``main_input_name`` first), and the module is traced for its parameter shapes on the
+config's own ``example_inputs``. Loading and saving are
+:class:`~polyformer.core.modeling.PreTrainedModelMixin`'s; this class implements its
+five-method contract in canonical (PyTorch) names, using the naming rule of
+:mod:`polyformer.backends.flax.layers`. Torch is never imported.
 
 ``dtype`` is the dtype of the params and of the computation (float32 by default).
 
 A fresh model costs no compilation: the parameter shapes come from tracing ``module.init``
 under ``jax.eval_shape``, and the values are drawn with numpy by the layers'
 :class:`~polyformer.backends.flax.layers.Initializer` (same distributions as
-``module.init``, not the same numbers). Only parameters made by some other initialiser go
-through JAX. Each weight is drawn from its own stream, seeded by ``seed`` and its name,
-so a weight initialised alone (missing from a checkpoint) gets the value it would get in
-a fresh model.
+``module.init``, not the same numbers). Each weight is drawn from its own stream, seeded
+by ``seed`` and its name, so a weight initialised alone (missing from a checkpoint) gets
+the value it would get in a fresh model.
+
+Changing the architecture of a built model (``resize_token_embeddings``, ``prune_heads``)
+rebuilds the module from the updated config and carries the weights over by canonical name.
+
+What an architecture sets: ``config_class``, ``base_model_prefix``, ``main_input_name``,
+``module_class`` (its base model's module, a :class:`BaseModule`) and, on its
+``PreTrainedModel``, ``make_base_model(config)`` for the heads of
+:mod:`polyformer.backends.flax.heads`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import zlib
 from functools import partial
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from ...core import inputs as _inputs
-from ...core import outputs as _outputs
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
+from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
+from ...core.outputs import ModelOutput
 from .layers import (
     Embeddings,
     canonical_name,
     canonical_paths,
-    infer_problem_type,
     input_facts,
     recording_initializers,
     to_canonical_layout,
     to_flax_layout,
 )
 
-__all__ = ["FlaxPreTrainedModel", "register_output_pytree", "resolve_dtype"]
+__all__ = ["FlaxPreTrainedModel", "BaseModule", "SWITCHES", "bind_inputs", "output_flags", "register_output_pytree",
+           "resolve_dtype"]
 
 
 # ---- model outputs are pytrees, so jit-compiled functions and jax.grad can return them ----
+_PYTREE_OUTPUTS: set[type] = set()
+
 
 def register_output_pytree(cls: type) -> None:
-    """Let JAX flatten a :class:`~polyformer.core.outputs.ModelOutput` dataclass (fields in order)."""
+    """Let JAX flatten a :class:`~polyformer.core.outputs.ModelOutput` dataclass (fields in order).
+
+    Idempotent. The classes known when this module is imported are registered then; one
+    defined later (by a plugin) is registered where an output is made (``_apply``,
+    ``heads.assemble_output``), before JAX needs to flatten it.
+    """
+    if cls in _PYTREE_OUTPUTS or not dataclasses.is_dataclass(cls):
+        return
     names = tuple(f.name for f in dataclasses.fields(cls))
 
     def flatten(output):
@@ -69,18 +92,18 @@ def register_output_pytree(cls: type) -> None:
 
     try:
         jax.tree_util.register_pytree_node(cls, flatten, unflatten)
-    except ValueError:  # already registered (module reloaded)
+    except ValueError:  # registered by an earlier import of this module (reloaded)
         pass
+    _PYTREE_OUTPUTS.add(cls)
 
 
-for _name in _outputs.__all__:
-    _cls = getattr(_outputs, _name)
-    if _cls is not _outputs.ModelOutput:
-        register_output_pytree(_cls)
+def _register_known_outputs(cls: type = ModelOutput) -> None:
+    for subclass in cls.__subclasses__():
+        register_output_pytree(subclass)
+        _register_known_outputs(subclass)
 
 
-#: Inputs whose values are read before ``jax.jit`` (small integer arrays; never embeddings).
-_VALUE_CHECKED = ("input_ids", "token_type_ids", "position_ids", "attention_mask", "labels")
+_register_known_outputs()
 
 
 def resolve_dtype(dtype: Any) -> jnp.dtype:
@@ -100,13 +123,57 @@ def resolve_dtype(dtype: Any) -> jnp.dtype:
     return resolved
 
 
+def output_flags(config: Any, output_attentions: bool | None, output_hidden_states: bool | None,
+                 return_dict: bool | None) -> tuple[bool, bool, bool]:
+    """The output switches of a call, each None replaced by the config's value."""
+    return (
+        bool(config.output_attentions if output_attentions is None else output_attentions),
+        bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states),
+        bool(config.use_return_dict if return_dict is None else return_dict),
+    )
+
+
+class BaseModule(nn.Module):
+    """Base of an architecture's linen modules: its ``config`` and the ``dtype`` of params and compute.
+
+    A base model's ``__call__`` takes its inputs (``main_input_name`` first), then ``train``
+    (dropout on), ``output_attentions``, ``output_hidden_states`` and ``return_dict``, and starts
+    with :meth:`resolve_output_flags`, as the PyTorch models' ``forward`` does.
+    """
+
+    config: Any
+    dtype: Any = jnp.float32
+
+    def resolve_output_flags(self, output_attentions, output_hidden_states, return_dict) -> tuple[bool, bool, bool]:
+        """The call's output switches, each None replaced by the config's value."""
+        return output_flags(self.config, output_attentions, output_hidden_states, return_dict)
+
+
+#: Module call arguments that are switches, not inputs.
+SWITCHES = ("train", "deterministic", "output_attentions", "output_hidden_states", "return_dict")
+
+
+def bind_inputs(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Name the positional ``args`` after ``module``'s inputs (its ``__call__`` parameters, switches left out);
+    refuse names it does not take."""
+    parameters = list(inspect.signature(type(module).__call__).parameters.values())[1:]
+    signature = inspect.Signature([p for p in parameters if p.name not in SWITCHES])
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{type(module).__name__} inputs: {exc}; it takes {', '.join(signature.parameters)}") from None
+    return dict(bound.arguments)
+
+
+_LAYER_OF_NAME = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
 
 
 class FlaxPreTrainedModel(PreTrainedModelMixin):
     """Base of every Flax model: holds ``config``, ``module``, ``params`` and ``dtype``.
 
-    Subclasses set ``module_class`` (a ``flax.linen`` module taking ``config`` and
-    ``dtype``), ``config_class``, ``base_model_prefix`` and, for tied heads, ``tied_weights``;
+    Subclasses set ``module_class`` (a ``flax.linen`` module taking ``config`` and ``dtype``;
+    the heads of :mod:`~polyformer.backends.flax.heads` make theirs), ``config_class``,
+    ``base_model_prefix``, ``main_input_name`` and, for tied heads, ``tied_weights``;
     ``module_options`` for module fields a user may set besides the config.
     """
 
@@ -114,11 +181,16 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     checkpoint_framework = "np"
     #: The ``flax.linen.Module`` class this model wraps.
     module_class: type | None = None
-    #: Shape of the dummy ``input_ids`` used to trace the module for its parameter shapes.
-    dummy_input_shape: tuple[int, ...] = (1, 1)
+    #: Keyword inputs that only feed the loss (``labels``...); heads set them.
+    loss_input_names: tuple[str, ...] = ()
 
     def __init__(self, config: PretrainedConfig, seed: int = 0, dtype: Any = jnp.float32, *, _do_init: bool = True,
                  **options: Any):
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(
+                f"{type(self).__name__}(config) expects a PretrainedConfig, got {type(config).__name__}; "
+                f"to load weights use {type(self).__name__}.from_pretrained(path)"
+            )
         if self.config_class is not None and not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
         unknown = sorted(set(options) - set(self.module_options))
@@ -127,22 +199,26 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         self.config = config
         self.dtype = resolve_dtype(dtype)
         self.options = {**self.module_options, **options}
-        self.module = self._make_module()
         self.seed = seed
         self._dropout_key = jax.random.PRNGKey(seed + 1)
-        self._jitted = None
-        self._embeddings_of = None  # the module _text_embeddings() last looked into
-        # Shapes only (jax.eval_shape): nothing is computed until weights are needed.
-        self.params = self._abstract_params()
+        self._rebuild()  # shapes only (jax.eval_shape): nothing is computed until weights are needed
         if _do_init:
-            self._initialize_missing(list(self._paths))
+            self.post_init()
 
-    # ---- helpers --------------------------------------------------------------------
-    def _make_module(self):
+    # ---- the module and its parameter shapes -------------------------------------------
+    def _make_module(self) -> nn.Module:
         return self.module_class(config=self.config, dtype=self.dtype, **self.options)
 
+    def _rebuild(self) -> None:
+        """Build the module from the config as it is now, with abstract params (shapes only)."""
+        self.module = self._make_module()
+        self._jitted = None
+        self._bound_of = None  # the module _base_module() last looked into
+        self.params = self._abstract_params()
+
     def _dummy_inputs(self) -> dict[str, Any]:
-        return {"input_ids": jnp.zeros(self.dummy_input_shape, dtype=jnp.int32)}
+        """Inputs to trace the module with, for its parameter shapes: the config's example inputs, one example."""
+        return dict(self.config.example_inputs(1))
 
     def _init_params(self, key):
         return self.module.init({"params": key}, **self._dummy_inputs(), train=False)["params"]
@@ -166,6 +242,19 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     def _flat_params(self) -> dict[tuple[str, ...], Any]:
         return flatten_dict(self.params)
+
+    def _base_module(self) -> nn.Module:
+        """The base model's linen module, bound without parameters: enough to read its sizes and inputs."""
+        if self._bound_of is not self.module:
+            bound = self.module.bind({})
+            base = getattr(bound, self.base_model_prefix, None) if self.base_model_prefix else None
+            base = base if isinstance(base, nn.Module) else bound
+            names = [name for name in list(inspect.signature(type(base).__call__).parameters)[1:] if name not in SWITCHES]
+            if self.main_input_name and names[:1] != [self.main_input_name]:
+                raise TypeError(f"{type(base).__name__}.__call__ must take {self.main_input_name} (main_input_name "
+                                f"of {type(self).__name__}) as its first input, got {', '.join(names) or 'no inputs'}")
+            self._bound, self._bound_of = base, self.module
+        return self._bound
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
@@ -233,43 +322,84 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         flat = self._flat_params()
         return {name: np.asarray(to_canonical_layout(path, np.asarray(flat[path]))) for name, path in self._paths.items()}
 
-    def _after_loading(self) -> None:
+    def _unset_weights(self) -> list[str]:
         flat = self._flat_params()
-        missing = [name for name, path in self._paths.items() if isinstance(flat[path], jax.ShapeDtypeStruct)]
+        return [name for name, path in self._paths.items() if isinstance(flat[path], jax.ShapeDtypeStruct)]
+
+    def _after_loading(self) -> None:
+        missing = self._unset_weights()
         if missing:  # cannot happen through from_pretrained; guards custom loaders
             raise RuntimeError(f"{type(self).__name__}: weights left unset after loading: {', '.join(missing)}")
+
+    def save_pretrained(self, save_directory, **kwargs: Any) -> None:
+        """Write ``config.json`` and the safetensors weights (canonical names and layouts), all or nothing.
+
+        A model whose weights were never set (built with ``_do_init=False`` and not loaded) is
+        refused, naming the weights, rather than written half.
+        """
+        missing = self._unset_weights()
+        if missing:
+            raise RuntimeError(f"{type(self).__name__}.save_pretrained: weights have no value yet: {', '.join(missing)} "
+                               f"(call post_init() or load a checkpoint first)")
+        super().save_pretrained(save_directory, **kwargs)
+
+    # ---- construction -----------------------------------------------------------------
+    def post_init(self) -> None:
+        """Initialise the weights that have no value yet (every one, in a fresh model), then check the ties.
+
+        What ``__init__`` ends with. Values are drawn with numpy, each weight from a stream
+        seeded by ``seed`` and its name.
+        """
+        self._initialize_missing(self._unset_weights())
+        self.tie_weights()
+
+    def init_weights(self) -> None:
+        """Random-initialise every weight again: the values a fresh model with this ``seed`` gets."""
+        self._initialize_missing(list(self._paths))
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Check the ties of ``tied_weights``: here each tied pair is one parameter by construction.
+
+        A tied projection reads the word embedding table at call time (see
+        :class:`~polyformer.backends.flax.layers.OutputProjection`), so a tied target has no
+        parameter of its own; one that has would be trained apart from its source.
+        """
+        copies = sorted(set(self._tied_targets()) & set(self._paths))
+        if copies:
+            raise RuntimeError(f"{type(self).__name__}: tied weights {', '.join(copies)} have parameters of their own; "
+                               f"a tied projection must read its source ({self.tied_weights[copies[0]]}) at call time")
+
+    def resolve_output_flags(self, output_attentions, output_hidden_states, return_dict) -> tuple[bool, bool, bool]:
+        """The call's output switches, each None replaced by the config's value."""
+        return output_flags(self.config, output_attentions, output_hidden_states, return_dict)
 
     # ---- running ----------------------------------------------------------------------
     def __call__(
         self,
-        input_ids: Any = None,
-        attention_mask: Any = None,
-        *,
+        *args: Any,
         params: dict | None = None,
         dropout_rng: Any = None,
         train: bool = False,
-        output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **inputs: Any,
     ):
-        """Run the model (jit-compiled). ``inputs`` are the module's other arguments (labels...).
+        """Run the model (jit-compiled) on the inputs its base module takes, by position or by name.
 
         With ``train=True`` dropout is active; it draws from ``dropout_rng`` or, if none is
         given, from a key the model holds and advances at each call.
         """
-        if output_hidden_states is None:
-            output_hidden_states = bool(self.config.output_hidden_states)
-        if output_attentions is None:
-            output_attentions = bool(self.config.output_attentions)
-        if return_dict is None:
-            return_dict = self.config.use_return_dict
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
+            output_attentions, output_hidden_states, return_dict
+        )
         if train and dropout_rng is None:
             self._dropout_key, dropout_rng = jax.random.split(self._dropout_key)
-        arrays = {"input_ids": input_ids, "attention_mask": attention_mask, **inputs}
+        arrays = self._name_inputs(args, inputs)
         arrays = {k: (_inputs.as_array(k, v) if isinstance(v, (list, tuple)) else v) for k, v in arrays.items()}
         # Read dtypes and values as given, before jnp.asarray wraps int64 to int32 and jit hides the values.
-        facts = {k: input_facts(k, v, values=k in _VALUE_CHECKED) for k, v in arrays.items() if v is not None}
+        facts = {k: input_facts(k, v, values=self._reads_values(k, v)) for k, v in arrays.items() if v is not None}
         self._check_inputs_before_jit(facts)
         arrays = {k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()}
         if self._jitted is None:
@@ -279,22 +409,25 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             arrays,
             dropout_rng if train else None,
             train=bool(train),
-            output_hidden_states=bool(output_hidden_states),
-            output_attentions=bool(output_attentions),
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
         )
-        self._check_label_values(output, facts.get("labels"))
+        self._check_labels(output, {name: facts[name] for name in self.loss_input_names if name in facts})
         return output if return_dict else output.to_tuple()
 
-    def _text_embeddings(self) -> Embeddings | None:
-        """The text :class:`~polyformer.backends.flax.layers.Embeddings` block of the base model
-        (``embeddings``, as transformers names it), or None for a model without one."""
-        if self._embeddings_of is not self.module:
-            bound = self.module.bind({})  # no parameters needed: only the block's sizes are read
-            base = getattr(bound, self.base_model_prefix, bound) if self.base_model_prefix else bound
-            embeddings = getattr(base, "embeddings", None)
-            self._embeddings = embeddings if isinstance(embeddings, Embeddings) else None
-            self._embeddings_of = self.module
-        return self._embeddings
+    def _name_inputs(self, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The inputs by name: positional ones named after the base module's inputs, plus the loss inputs."""
+        kwargs = dict(kwargs)
+        loss_inputs = {name: kwargs.pop(name) for name in self.loss_input_names if name in kwargs}
+        return {**bind_inputs(self._base_module(), args, kwargs), **loss_inputs}
+
+    def _reads_values(self, name: str, value: Any) -> bool:
+        """Whether an input's values are read before ``jit``: loss inputs, the attention mask (0/1, whatever
+        its dtype), and every integer or boolean input (ids: small, and JAX would not say when one is out of range)."""
+        if name in self.loss_input_names or name == "attention_mask" or value is None:
+            return True
+        dtype = getattr(value, "dtype", None)
+        return dtype is None or not jnp.issubdtype(dtype, jnp.floating)
 
     def _check_inputs_before_jit(self, facts: dict[str, _inputs.Facts]) -> None:
         """The checks that cannot run inside ``jax.jit``: values, and dtypes as the user gave them.
@@ -302,84 +435,149 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         Without them JAX would clamp out-of-range ids silently, and weigh tokens by a mask of 0.5.
         Shapes are checked while tracing, by the blocks that take the inputs.
         """
-        embeddings = self._text_embeddings()
-        if embeddings is not None:
+        embeddings = getattr(self._base_module(), "embeddings", None)
+        if isinstance(embeddings, Embeddings):  # a text model: its token table bounds the ids
             text = [facts.get(name) for name in ("input_ids", "token_type_ids", "position_ids")]
             _inputs.check_text_kinds(*text, facts.get("inputs_embeds"))
             _inputs.check_text_values(embeddings.limits, *text)
         if "attention_mask" in facts:
             _inputs.check_mask_values(facts["attention_mask"])
 
-    def _check_label_values(self, output: Any, labels: _inputs.Facts | None) -> None:
-        """Label values, checked after the jitted run (their shapes were checked while tracing).
+    def _check_labels(self, output: ModelOutput, loss_inputs: dict[str, _inputs.Facts]) -> None:
+        """Check the values of the loss inputs against the output (heads say how); shapes were checked while tracing.
 
-        JAX cannot raise from inside ``jit``, and an out-of-range label there only makes the
-        loss NaN; the output's type says which rule the labels follow.
+        JAX cannot raise from inside ``jit``, where an out-of-range label only makes the loss NaN.
         """
-        if labels is None or labels.values is None or getattr(output, "logits", None) is None:
-            return
-        shape = tuple(output.logits.shape)
-        if isinstance(output, _outputs.SequenceClassifierOutput):
-            problem = infer_problem_type(self.config.problem_type, self.config.num_labels, labels.values)
-            if problem == "single_label_classification":
-                _inputs.check_class_labels(labels, shape)
-            elif problem == "multi_label_classification":
-                _inputs.check_multi_label_targets(labels, shape)
-        elif isinstance(output, _outputs.MaskedLMOutput):
-            _inputs.check_class_labels(labels, shape, what="vocabulary tokens")
-        elif isinstance(output, _outputs.TokenClassifierOutput):
-            _inputs.check_class_labels(labels, shape)
-        elif isinstance(output, _outputs.MultipleChoiceModelOutput):
-            _inputs.check_class_labels(labels, shape, what="choices")
 
     def _apply(self, params, arrays, dropout_rng, *, train, output_hidden_states, output_attentions):
         rngs = {"dropout": dropout_rng} if train else {}
-        return self.module.apply(
-            {"params": params},
-            **arrays,
-            train=train,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            rngs=rngs,
+        output = self.module.apply(
+            {"params": params}, **arrays, train=train, output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions, return_dict=True, rngs=rngs,
         )
+        register_output_pytree(type(output))  # before jit flattens it
+        return output
 
-    # ---- utilities -------------------------------------------------------------------
-    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
-        """Number of parameters (tied weights counted once). Every Flax param is trainable."""
-        return sum(
-            int(np.prod(leaf.shape))
-            for path, leaf in self._flat_params().items()
-            if not (exclude_embeddings and path[-1] == "embedding")
-        )
+    # ---- embeddings -------------------------------------------------------------------
+    def _word_embeddings_path(self) -> tuple[str, ...]:
+        for name in (f"{self.base_model_prefix}.embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight"):
+            if name in self._paths:
+                return self._paths[name]
+        raise NotImplementedError(f"{type(self).__name__} has no embeddings.word_embeddings: it has no token "
+                                  f"embedding table")
 
-    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None) -> None:
-        """Change ``config.vocab_size``; every weight whose shape depends on it is resized.
+    def get_input_embeddings(self) -> jax.Array:
+        """The ``(vocab_size, hidden_size)`` token embedding table, found at ``embeddings.word_embeddings``."""
+        return self._flat_params()[self._word_embeddings_path()]
 
-        The overlapping part of each resized weight is kept; the new rows (or columns, or
-        bias entries) are initialised as fresh weights are (normal rows, zero biases).
+    def set_input_embeddings(self, value: Any) -> None:
+        """Replace the token embedding table by one of the same shape (``resize_token_embeddings`` changes its size)."""
+        path = self._word_embeddings_path()
+        flat = self._flat_params()
+        value = jnp.asarray(value)
+        if value.shape != flat[path].shape:
+            raise ValueError(f"set_input_embeddings: the table has shape {tuple(flat[path].shape)}, got "
+                             f"{tuple(value.shape)}; to change the vocabulary size use resize_token_embeddings")
+        flat[path] = value.astype(flat[path].dtype)
+        self.params = unflatten_dict(flat)
+
+    def get_output_embeddings(self) -> Any:
+        """The vocabulary projection's own parameters (a language-model head's), or None."""
+        return None
+
+    def set_output_embeddings(self, value: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no output embeddings")
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None) -> jax.Array:
+        """Grow or shrink the vocabulary, keeping the rows of the tokens that stay; returns the new table.
+
+        New rows are drawn from N(0, ``initializer_range``). ``config.vocab_size`` is updated
+        and the module rebuilt from it: every weight whose shape follows the vocabulary is
+        resized the same way (an untied projection's new rows N(0, std); biases extended
+        with zeros; a tied projection reads the new table), every other weight is kept as it is.
         """
+        old_table = self.get_input_embeddings()
         if new_num_tokens is None:
-            new_num_tokens = self.config.vocab_size
+            new_num_tokens = old_table.shape[0]
         if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0:
+                raise ValueError(f"pad_to_multiple_of must be a positive integer, got {pad_to_multiple_of!r}")
             new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
         if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
-        if new_num_tokens == self.config.vocab_size:
+        if new_num_tokens != old_table.shape[0]:
+            old = self._flat_params()
+            self.config.vocab_size = new_num_tokens
+            self._rebuild()
+            new = self._flat_params()
+            changed = [path for path in new if new[path].shape != old[path].shape]
+            by_path = {path: name for name, path in self._paths.items()}
+            self._initialize_missing([by_path[path] for path in changed])
+            flat = self._flat_params()
+            for path in new:
+                if path in changed:
+                    overlap = tuple(slice(0, min(a, b)) for a, b in zip(old[path].shape, new[path].shape))
+                    flat[path] = flat[path].at[overlap].set(old[path][overlap])
+                else:
+                    flat[path] = old[path]
+            self.params = unflatten_dict(flat)
+        return self.get_input_embeddings()
+
+    # ---- heads --------------------------------------------------------------------
+    def prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        """Remove attention heads for good: ``{layer: [head, ...]}``, heads numbered as originally.
+
+        ``config.pruned_heads`` records them (merged with those pruned before), and the module
+        is rebuilt from it: the query/key/value rows and output-projection columns of the
+        remaining heads are kept, every other weight is carried over bit for bit. A saved
+        model is rebuilt pruned when loaded again, in any framework.
+        """
+        config = self.config
+        new, merged = plan_head_pruning(config, heads_to_prune)  # checked first: a bad request changes nothing
+        if not new:
+            config.pruned_heads = merged
             return
-        old = self._flat_params()
-        self.config.vocab_size = new_num_tokens
-        self.module = self._make_module()
-        self._jitted = None
-        self.params = self._abstract_params()
-        new = self._flat_params()
-        changed = [path for path in new if new[path].shape != old[path].shape]
-        by_path = {path: name for name, path in self._paths.items()}
-        self._initialize_missing([by_path[path] for path in changed])
-        flat = self._flat_params()
-        for path in new:
-            if path in changed:
-                overlap = tuple(slice(0, min(a, b)) for a, b in zip(old[path].shape, new[path].shape))
-                flat[path] = flat[path].at[overlap].set(old[path][overlap])
-            else:
-                flat[path] = old[path]
-        self.params = unflatten_dict(flat)
+        heads = config.num_attention_heads
+        before = {layer: pruned_heads_of_layer(config, layer) for layer in new}
+        old = self._export_canonical()
+        config.pruned_heads = merged
+        self._rebuild()
+        shapes, head_size = self._canonical_shapes(), config.hidden_size // heads
+        for name, array in old.items():
+            if array.shape == shapes[name]:
+                continue
+            layer = int(_LAYER_OF_NAME.search(name).group(1))  # only the pruned layers' attention changes shape
+            axis = next(a for a, (was, now) in enumerate(zip(array.shape, shapes[name])) if was != now)
+            old[name] = np.take(array, kept_head_features(heads, head_size, before[layer], new[layer]), axis=axis)
+        self._load_canonical(old)
+
+    # ---- training helpers -----------------------------------------------------------
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Not available: the Flax backend does not declare ``gradient_checkpointing``; this raises the registry's
+        capability error, which names the frameworks' choice (use ``jax.checkpoint`` in your own loop)."""
+        from ...core.plugins import get_registry
+
+        get_registry().backend(self.framework).require("gradient_checkpointing")
+
+    def gradient_checkpointing_disable(self) -> None:
+        """Nothing to turn off: a Flax model never checkpoints its layers (see :meth:`gradient_checkpointing_enable`)."""
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return False
+
+    # ---- utilities -------------------------------------------------------------------
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Number of parameters (tied weights counted once).
+
+        ``only_trainable`` leaves out fixed tables (sinusoidal positions, read through
+        ``stop_gradient``); ``exclude_embeddings`` every embedding table.
+        """
+        total = 0
+        for path, leaf in self._flat_params().items():
+            if exclude_embeddings and path[-1] == "embedding":
+                continue
+            if only_trainable and not getattr(self._initializers.get(path), "trainable", True):
+                continue
+            total += int(np.prod(leaf.shape))
+        return total

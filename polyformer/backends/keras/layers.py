@@ -1,43 +1,48 @@
-"""Building blocks for Keras models whose weights use canonical (PyTorch) names.
+"""Reusable Keras 3 building blocks for transformer architectures, with canonical (PyTorch) weight names.
 
-Every architecture plugin written for the Keras backend composes these pieces:
+The blocks are the PyTorch backend's (:mod:`polyformer.backends.torch.layers`), with the same
+names, arguments, defaults and behaviour (``tests/test_backend_api.py`` compares them); only
+what is Keras' own differs: each block also takes ``initializer_range`` and Keras' ``dtype`` /
+``name`` (Keras creates and initialises every weight as its layer is built, so a model has its
+weights as soon as it is constructed), and the expanded attention ``mask`` is an additive bias.
 
-* :class:`Linear`, :class:`LayerNorm`, :class:`Embedding`, :class:`OutputProjection` and
-  :class:`Parameter` create their weights in ``__init__`` (so a model has its weights as
-  soon as it is built from a config, with no dummy call) and say how each weight maps
-  to the canonical checkpoint layout (:meth:`canonical_weights`);
-* :func:`named_canonical_weights` walks a model like ``torch.nn.Module.named_parameters``
-  does: the canonical name of a weight is the path of attribute names that leads to it
-  (``transformer.layer.0.attention.q_lin.weight``). A model therefore gets the
-  PyTorch names simply by naming its attributes as the PyTorch model does (a name
-  Keras reserves, such as ``output``, is held with a trailing underscore: ``output_``);
-* :func:`get_activation`, :func:`attention`, :func:`additive_attention_mask`, the
-  losses and :func:`sinusoidal_positions` compute exactly what ``transformers``'
-  PyTorch code computes, so outputs agree to float32 rounding;
-* blocks that many encoders share: :class:`Embeddings` (word + token type + position,
-  LayerNorm, dropout), :class:`SelfAttention` (its projections named by the caller:
-  DistilBERT's ``q_lin``... ``out_lin``, BERT's ``query`` / ``key`` / ``value``),
-  :class:`DenseResidualNorm` (BERT-family ``dense`` + dropout + ``LayerNorm`` of the sum
-  with the residual), :class:`EncoderStack` (``layer.N``, collecting hidden states and
-  attentions) and :func:`flatten_choices` for multiple-choice heads;
-* :func:`input_facts`: what :mod:`polyformer.core.inputs` needs to judge an input (its
-  values only when running eagerly: never inside ``tf.function``).
+Leaves, which own weights and say how each maps to the checkpoint layout
+(:meth:`canonical_weights`): :class:`Linear`, :class:`LayerNorm`, :class:`Embedding`,
+:class:`Parameter`, :class:`OutputProjection`.
 
-An architecture's ``modeling_keras.py`` composes these and writes only what is its own
-(the arrangement of its blocks and heads, and their attribute names).
+Blocks (taking plain sizes, not a config; attribute names are those of the ``transformers``
+checkpoints):
 
-Keras 3 runs here on TensorFlow: ``KERAS_BACKEND`` is set to ``tensorflow`` before
-Keras is first imported (unless the user chose one), and a Keras already running on
-another backend is reported, since the models use TensorFlow ops.
+* :class:`Embeddings`: word + (token type) + position embeddings (learned or fixed
+  sinusoidal), an optional LayerNorm, dropout; checks the ids it is given;
+* :class:`MultiHeadSelfAttention`: q/k/v (and optionally output) projections named by the
+  architecture; built with the heads its config prunes, and prunable later;
+* :class:`AttentionBlock`: self-attention plus its ``output`` sub-layer (BERT, ViT...);
+* :class:`Intermediate` and :class:`DenseAddNorm`: the two halves of a BERT-family feed-forward;
+* :class:`FeedForward`: both halves in one block (DistilBERT's ``ffn``, Wav2Vec2's ``feed_forward``);
+* :class:`TransformerLayer`: attention and feed-forward with their norms, pre- or post-norm,
+  every attribute named by :class:`LayerNames`;
+* :class:`Encoder`: the stack of layers, with the mask, hidden states, attentions, head masks
+  and pruning handled once;
+* :class:`Pooler`: ``activation(dense(first position))``.
+
+Names: the canonical name of a weight is the path of attribute names that leads to it
+(:func:`named_canonical_weights`), so a model gets the PyTorch names by naming its attributes
+as the PyTorch model does. A name Keras reserves (``output``, ``input``) is held with a
+trailing underscore (``output_``): :func:`attribute_name` and :func:`set_layer` do that.
+
+Keras 3 runs here on TensorFlow: ``KERAS_BACKEND`` is set to ``tensorflow`` before Keras is
+first imported (unless the user chose one), and a Keras already running on another backend
+is reported. New code uses ``keras.ops``; TensorFlow is used where it is needed today
+(reading values only when running eagerly, the leaves' kernels).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -45,8 +50,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 
+from ...core.layer_names import LayerNames
 from ...core import inputs  # noqa: E402
+from ...core.configuration import ACTIVATIONS  # noqa: E402
+from ...core.numerics import kept_head_features, sinusoidal_table  # noqa: E402
+from ...core.outputs import BaseModelOutput  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
     raise ImportError(
@@ -55,35 +65,37 @@ if keras.backend.backend() != "tensorflow":
     )
 
 __all__ = [
+    "get_activation",
+    "attention",
+    "expand_attention_mask",
+    "expand_head_mask",
+    "Block",
+    "MultiHeadSelfAttention",
+    "AttentionBlock",
+    "Intermediate",
+    "DenseAddNorm",
+    "FeedForward",
+    "LayerNames",
+    "TransformerLayer",
+    "Embeddings",
+    "Encoder",
+    "Pooler",
+    "apply_chunked",
+    "check_choice_inputs",
+    "prune_linear",
     "CanonicalWeight",
     "Linear",
     "LayerNorm",
     "Embedding",
-    "OutputProjection",
     "Parameter",
-    "Embeddings",
-    "SelfAttention",
-    "DenseResidualNorm",
-    "EncoderStack",
-    "flatten_choices",
-    "check_choice_inputs",
-    "input_facts",
+    "OutputProjection",
+    "attribute_name",
+    "set_layer",
     "named_canonical_weights",
     "iter_layers",
     "normal_initializer",
     "constant_initializer",
-    "sinusoidal_positions",
-    "get_activation",
-    "additive_attention_mask",
-    "attention",
-    "cross_entropy",
-    "mse",
-    "bce_with_logits",
-    "masked_lm_loss",
-    "token_classification_loss",
-    "multiple_choice_loss",
-    "sequence_classification_loss",
-    "question_answering_loss",
+    "input_facts",
 ]
 
 Initializer = Callable[..., Any]  # (shape, dtype=None) -> array
@@ -136,16 +148,16 @@ class CanonicalWeight:
             raise ValueError(f"expected shape {self.shape}, got {tuple(array.shape)}")
         if self.transpose:
             array = array.T
-        self.variable.assign(tf.cast(tf.convert_to_tensor(array), self.variable.dtype))
+        self.variable.assign(ops.cast(array, self.variable.dtype))
 
     def numpy(self) -> np.ndarray:
         """The value in canonical layout, as a contiguous numpy array."""
-        value = keras.ops.convert_to_numpy(self.variable)
+        value = ops.convert_to_numpy(self.variable)
         return np.ascontiguousarray(value.T if self.transpose else value)
 
     def initialize(self) -> None:
         """Give the variable a fresh initial value."""
-        self.variable.assign(tf.cast(self.initializer(tuple(self.variable.shape)), self.variable.dtype))
+        self.variable.assign(ops.cast(self.initializer(tuple(self.variable.shape)), self.variable.dtype))
 
 
 def normal_initializer(std: float, zero_row: int | None = None) -> Initializer:
@@ -159,7 +171,7 @@ def normal_initializer(std: float, zero_row: int | None = None) -> Initializer:
         values = np.random.normal(0.0, std, size=shape).astype(np.float32)
         if zero_row is not None:
             values[zero_row] = 0.0
-        return tf.cast(values, dtype or "float32")
+        return ops.cast(values, dtype or "float32")
 
     return initialize
 
@@ -168,17 +180,45 @@ def constant_initializer(value: float | np.ndarray) -> Initializer:
     """A fixed value (zeros, ones, or a precomputed table such as sinusoidal positions)."""
 
     def initialize(shape, dtype=None):
-        return tf.cast(np.broadcast_to(np.asarray(value, dtype=np.float32), shape), dtype or "float32")
+        return ops.cast(np.broadcast_to(np.asarray(value, dtype=np.float32), shape), dtype or "float32")
 
     return initialize
+
+
+def attribute_name(name: str) -> str:
+    """The attribute that holds what a checkpoint calls ``name``: ``output_`` for ``output``.
+
+    Keras reserves some names on every layer and model (``output``, ``input``...); PEP 8's way
+    around a clash, a trailing underscore, is dropped again by :func:`named_canonical_weights`.
+    """
+    return f"{name}_" if hasattr(keras.Model, name) else name
+
+
+def set_layer(parent: keras.layers.Layer, name: str, layer: keras.layers.Layer | None) -> None:
+    """Hold ``layer`` as ``parent``'s sub-layer ``name`` (see :func:`attribute_name`), replacing any layer there.
+
+    Keras keeps a list of each layer's sub-layers (their weights are the model's ``weights``,
+    what an optimizer trains): a replaced layer is taken off that list, so that a pruned or
+    resized model has only its new weights. Compile a model again after replacing layers.
+    """
+    attribute = attribute_name(name)
+    old = vars(parent).get(attribute)
+    tracker = parent._tracker  # Keras has no public way to untrack a sub-layer
+    locked = tracker.locked
+    tracker.unlock()
+    try:
+        if isinstance(old, keras.layers.Layer) and old is not layer:
+            tracker.untrack(old)
+        setattr(parent, attribute, layer)
+    finally:
+        if locked:
+            tracker.lock()
 
 
 def _children(layer: keras.layers.Layer) -> Iterator[tuple[str, keras.layers.Layer]]:
     """Public attributes holding layers (or lists of layers), in definition order, like torch's named_children.
 
-    One trailing underscore is dropped from the name (PEP 8's way around a clash): Keras
-    reserves ``output`` and ``input`` on every layer, so BERT's ``output`` module is held as
-    ``output_`` and still named ``output`` in checkpoints.
+    One trailing underscore is dropped from the name (see :func:`attribute_name`).
     """
     for name, value in vars(layer).items():
         if name.startswith("_"):
@@ -216,7 +256,7 @@ def iter_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
         yield from iter_layers(child)
 
 
-# ---- layers with canonical weights ---------------------------------------------------
+# ---- leaves: layers with canonical weights ---------------------------------------------
 class Linear(keras.layers.Layer):
     """``y = x @ kernel + bias``: a PyTorch ``nn.Linear`` stored the Keras way.
 
@@ -225,9 +265,11 @@ class Linear(keras.layers.Layer):
     Sizes are explicit (as in PyTorch) so the weights exist before any call.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, initializer_range: float = 0.02, use_bias: bool = True, **kwargs):
+    def __init__(self, in_features: int, out_features: int, *, initializer_range: float = 0.02, use_bias: bool = True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.in_features, self.out_features = in_features, out_features
+        self.initializer_range = initializer_range
         self._kernel_init = normal_initializer(initializer_range)
         self.kernel = self.add_weight(shape=(in_features, out_features), initializer=self._kernel_init, name="kernel")
         self.bias = self.add_weight(shape=(out_features,), initializer="zeros", name="bias") if use_bias else None
@@ -242,6 +284,23 @@ class Linear(keras.layers.Layer):
         if self.bias is not None:
             weights["bias"] = CanonicalWeight(self.bias, constant_initializer(0.0))
         return weights
+
+
+def prune_linear(layer: Linear, index: np.ndarray, dim: int = 0) -> Linear:
+    """A new Linear keeping only ``index`` along ``dim`` of the canonical weight (0: outputs, 1: inputs).
+
+    ``dim`` counts as in PyTorch's ``(out, in)`` weight, so the same index prunes the same
+    features in every framework; the Keras kernel is ``(in, out)``.
+    """
+    kernel = ops.convert_to_numpy(layer.kernel)
+    kernel = kernel[:, index] if dim == 0 else kernel[index, :]
+    new = Linear(kernel.shape[0], kernel.shape[1], initializer_range=layer.initializer_range,
+                 use_bias=layer.bias is not None, dtype=layer.dtype_policy, trainable=layer.trainable)
+    new.kernel.assign(kernel)
+    if layer.bias is not None:
+        bias = ops.convert_to_numpy(layer.bias)
+        new.bias.assign(bias[index] if dim == 0 else bias)
+    return new
 
 
 class LayerNorm(keras.layers.Layer):
@@ -269,25 +328,18 @@ class Embedding(keras.layers.Layer):
     """A lookup table ``(num_embeddings, dim)``, canonical name ``weight`` (same layout as PyTorch).
 
     ``initializer`` defaults to N(0, ``initializer_range``) with the ``padding_idx`` row
-    zeroed; pass ``constant_initializer(sinusoidal_positions(n, dim))`` for fixed
-    sinusoidal positions.
+    zeroed; :class:`Embeddings` passes the fixed sinusoidal table for its positions (and
+    ``trainable=False``, as PyTorch freezes it).
     """
 
-    def __init__(
-        self,
-        num_embeddings: int,
-        dim: int,
-        *,
-        initializer_range: float = 0.02,
-        padding_idx: int | None = None,
-        initializer: Initializer | None = None,
-        **kwargs,
-    ):
+    def __init__(self, num_embeddings: int, dim: int, *, initializer_range: float = 0.02,
+                 padding_idx: int | None = None, initializer: Initializer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.initializer_range = initializer_range
         self.padding_idx = padding_idx
         self._init = initializer or normal_initializer(initializer_range, padding_idx)
-        self.embeddings = self.add_weight(shape=(num_embeddings, dim), initializer=self._init, name="embeddings")
+        self.embeddings = self.add_weight(shape=(num_embeddings, dim), initializer=self._init, name="embeddings",
+                                          trainable=self.trainable)
         self.built = True
 
     @property
@@ -303,15 +355,18 @@ class Embedding(keras.layers.Layer):
     def resize(self, new_num: int) -> None:
         """Keep the first ``new_num`` rows; new rows are drawn N(0, initializer_range).
 
-        The variable is replaced (Keras variables have a fixed shape): compile the model
-        again before training it.
+        The layer stays (a tied projection reads its table at every call); its variable is
+        replaced, since Keras variables have a fixed shape: compile the model again before training.
         """
-        old = keras.ops.convert_to_numpy(self.embeddings)
+        old = ops.convert_to_numpy(self.embeddings)
         rows = np.random.normal(0.0, self.initializer_range, size=(max(new_num - len(old), 0), old.shape[1]))
         value = np.concatenate([old[:new_num], rows.astype(old.dtype)])
-        self._init = normal_initializer(self.initializer_range, self.padding_idx)
+        self._init = normal_initializer(self.initializer_range,
+                                        self.padding_idx if self.padding_idx is not None and self.padding_idx < new_num
+                                        else None)
+        trainable = self.embeddings.trainable
         del self.embeddings  # untracks the old variable
-        self.embeddings = self.add_weight(shape=value.shape, initializer="zeros", name="embeddings")
+        self.embeddings = self.add_weight(shape=value.shape, initializer="zeros", name="embeddings", trainable=trainable)
         self.embeddings.assign(value)
 
 
@@ -340,9 +395,9 @@ class Parameter(keras.layers.Layer):
 
         The variable is replaced (Keras variables have a fixed shape): compile again before training.
         """
-        old = keras.ops.convert_to_numpy(self.variable)
+        old = ops.convert_to_numpy(self.variable)
         extra = max(new_num - len(old), 0)
-        rows = keras.ops.convert_to_numpy(self._init((extra,) + old.shape[1:])).astype(old.dtype)
+        rows = ops.convert_to_numpy(self._init((extra,) + old.shape[1:])).astype(old.dtype)
         value = np.concatenate([old[:new_num], rows])
         del self.variable  # untracks the old variable
         self.variable = self.add_weight(shape=value.shape, initializer="zeros", name="value")
@@ -390,55 +445,44 @@ class OutputProjection(keras.layers.Layer):
         }
 
     def resize(self, new_num: int) -> None:
-        """Follow a resized vocabulary: the bias gets zeros for new entries (an own ``W``, new rows)."""
+        """Follow a resized vocabulary: the bias keeps its entries (new ones 0); an own ``W`` gets new rows N(0, std).
+
+        A tied ``W`` follows its embedding layer by itself. Variables are replaced: compile again before training.
+        """
         self.bias_parameter.resize(new_num)
         if self.embedding is None:
-            old = keras.ops.convert_to_numpy(self.weight)
+            old = ops.convert_to_numpy(self.weight)
             rows = np.random.normal(0.0, self.initializer_range, size=(max(new_num - len(old), 0), old.shape[1]))
             value = np.concatenate([old[:new_num], rows.astype(old.dtype)])
-            del self.weight
+            del self.weight  # untracks the old variable
             self.weight = self.add_weight(shape=value.shape, initializer="zeros", name="weight")
             self.weight.assign(value)
-
-
-def sinusoidal_positions(n_positions: int, dim: int) -> np.ndarray:
-    """The fixed position table of "Attention is all you need" (even columns sin, odd cos), float32.
-
-    Computed in float64 as ``transformers`` does, then cast.
-    """
-    positions = np.arange(n_positions, dtype=np.float64)[:, None]
-    exponents = 2 * (np.arange(dim) // 2) / dim
-    angles = positions / np.power(10000, exponents)[None, :]
-    table = np.zeros((n_positions, dim), dtype=np.float32)
-    table[:, 0::2] = np.sin(angles[:, 0::2])
-    table[:, 1::2] = np.cos(angles[:, 1::2])
-    return table
 
 
 # ---- activations ------------------------------------------------------------------
 def _gelu(x):
     """Exact GELU, ``x * Phi(x)`` with the error function (PyTorch's default)."""
-    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+    return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
 
 
 def _gelu_tanh(x):
     """GELU's tanh approximation (``gelu_new``, ``gelu_pytorch_tanh``)."""
-    return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * tf.pow(x, 3.0))))
+    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * ops.power(x, 3.0))))
 
 
 def _gelu_fast(x):
-    return 0.5 * x * (1.0 + tf.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+    return 0.5 * x * (1.0 + ops.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
 
 
 def _quick_gelu(x):
-    return x * tf.sigmoid(1.702 * x)
+    return x * ops.sigmoid(1.702 * x)
 
 
 def _silu(x):
-    return x * tf.sigmoid(x)
+    return x * ops.sigmoid(x)
 
 
-def _linear(x):
+def _identity(x):
     return x
 
 
@@ -448,106 +492,376 @@ _ACTIVATIONS: dict[str, Callable] = {
     "gelu_fast": _gelu_fast,
     "gelu_pytorch_tanh": _gelu_tanh,
     "quick_gelu": _quick_gelu,
-    "relu": tf.nn.relu,
+    "relu": ops.relu,
     "silu": _silu,
     "swish": _silu,
-    "tanh": tf.tanh,
-    "sigmoid": tf.sigmoid,
-    "linear": _linear,
+    "tanh": ops.tanh,
+    "sigmoid": ops.sigmoid,
+    "linear": _identity,
 }
+assert set(_ACTIVATIONS) == set(ACTIVATIONS), "every configurable activation needs a Keras implementation"
 
 
 def get_activation(name: str) -> Callable:
-    """The activation named in a config (every name of ``core.configuration.ACTIVATIONS``)."""
+    """The activation function for a config's activation name (see ``ACTIVATIONS``)."""
     try:
         return _ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(_ACTIVATIONS)}") from None
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}") from None
 
 
-# ---- attention --------------------------------------------------------------------
-def additive_attention_mask(attention_mask, dtype, input_shape=None) -> tf.Tensor | None:
-    """``(batch, seq)`` of 1 (attend) / 0 (padding) -> ``(batch, 1, 1, seq)`` of 0 / dtype's lowest value.
+# ---- masks ----------------------------------------------------------------------------
+def expand_attention_mask(attention_mask, input_shape: tuple, dtype):
+    """``(batch, seq)`` padding mask of 1 (attend) / 0 (padding) -> additive ``(batch, 1, 1, seq)`` bias.
 
-    Added to the attention scores before the softmax, as ``transformers``' eager attention does.
-    The mask is checked first: against ``input_shape`` (the ``(batch, seq)`` of the inputs, when
-    given) and, when running eagerly, for values other than 0 and 1.
+    The bias is 0 where a key may be attended and ``dtype``'s lowest value where not; it is
+    added to the attention scores before the softmax, as ``transformers``' eager attention does.
+    The mask is checked first against ``input_shape`` (the ``(batch, seq)`` of the inputs) and,
+    when running eagerly, for values other than 0 and 1.
     """
     if attention_mask is None:
         return None
-    if input_shape is not None:
-        inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
-    mask = tf.cast(attention_mask, dtype)[:, None, None, :]
-    return (1.0 - mask) * tf.cast(tf.as_dtype(dtype).min, dtype)
+    inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
+    mask = ops.cast(attention_mask, dtype)[:, None, None, :]
+    return (1.0 - mask) * tf.as_dtype(dtype).min
 
 
-def attention(query, key, value, *, n_heads: int, mask=None, dropout: keras.layers.Layer | None = None, training=False):
-    """Multi-head scaled dot-product attention with an explicit softmax.
+def expand_head_mask(head_mask, num_layers: int, dtype) -> list:
+    """A head mask of shape ``(heads,)`` or ``(layers, heads)`` -> one ``(1, heads, 1, 1)`` mask per layer.
 
-    ``query``/``key``/``value`` are ``(batch, seq, dim)`` projections; ``mask`` an additive
-    mask from :func:`additive_attention_mask`. Returns the ``(batch, seq, dim)`` context
-    and the ``(batch, heads, seq, seq)`` attention probabilities (after dropout, as PyTorch
-    returns them). A query whose keys are all masked gets zero weights (a zero context).
+    1.0 keeps a head, 0.0 silences it (its attention weights are multiplied by the value).
     """
-    batch, seq = tf.shape(query)[0], tf.shape(query)[1]
-    dim = query.shape[-1]
-    head_dim = dim // n_heads
+    if head_mask is None:
+        return [None] * num_layers
+    head_mask = ops.cast(head_mask, dtype)
+    if len(head_mask.shape) == 1:
+        head_mask = ops.broadcast_to(head_mask[None, :], (num_layers, head_mask.shape[0]))
+    if len(head_mask.shape) != 2 or head_mask.shape[0] != num_layers:
+        raise ValueError(f"head_mask must have shape (heads,) or ({num_layers}, heads), got {tuple(head_mask.shape)}")
+    return [head_mask[index][None, :, None, None] for index in range(num_layers)]
 
-    def split_heads(x):  # (batch, seq, dim) -> (batch, heads, seq, head_dim)
-        return tf.transpose(tf.reshape(x, (batch, -1, n_heads, head_dim)), (0, 2, 1, 3))
 
-    q, k, v = split_heads(query), split_heads(key), split_heads(value)
-    scores = tf.matmul(q, k, transpose_b=True) * (head_dim**-0.5)
+# ---- attention -------------------------------------------------------------------------
+def attention(query, key, value, mask=None, *, dropout: keras.layers.Layer | None = None, head_mask=None,
+              output_attentions: bool = False):
+    """Scaled dot-product attention over ``(batch, heads, seq, head_dim)`` tensors, with an explicit softmax.
+
+    ``mask`` is an additive bias (:func:`expand_attention_mask`). ``dropout`` is the layer that
+    drops attention weights (it knows whether the model is training). A query with no key to
+    attend to gets zero weights and a zero context, as PyTorch's fused attention gives. The
+    scores are multiplied by ``head_dim ** -0.5``, as ``transformers``' eager attention does.
+    Returns the context and, when asked, the weights (after dropout and head mask, as PyTorch
+    returns them).
+    """
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2)) * (query.shape[-1] ** -0.5)
     if mask is not None:
         scores = scores + mask
-    weights = tf.nn.softmax(scores, axis=-1)
+    weights = ops.softmax(scores, axis=-1)
     if mask is not None:
         # A query whose every key is masked (a fully padded sequence) attends to nothing, as in
         # PyTorch's fused attention: zero weights and context, not the softmax's uniform average.
-        has_key = tf.reduce_max(mask, axis=-1, keepdims=True) >= 0
-        weights = weights * tf.cast(has_key, weights.dtype)
+        has_key = ops.max(mask, axis=-1, keepdims=True) >= 0
+        weights = weights * ops.cast(has_key, weights.dtype)
     if dropout is not None:
-        weights = dropout(weights, training=training)
-    context = tf.matmul(weights, v)  # (batch, heads, seq, head_dim)
-    context = tf.reshape(tf.transpose(context, (0, 2, 1, 3)), (batch, seq, dim))
-    return context, weights
+        weights = dropout(weights)
+    if head_mask is not None:
+        weights = weights * head_mask
+    return ops.matmul(weights, value), (weights if output_attentions else None)
 
 
-# ---- blocks shared by encoder architectures ---------------------------------------------
-# Each takes sizes and rates as plain arguments (not a config: configs name them differently)
-# and names its sub-layers as transformers' PyTorch modules do, or as the caller says.
+class Block(keras.layers.Layer):
+    """Base of the blocks made of other layers: built at once, children built like the block.
 
-
-class Embeddings(keras.layers.Layer):
-    """Word + token type + position embeddings, then LayerNorm and dropout: a BERT-like input layer.
-
-    Attributes ``word_embeddings``, ``position_embeddings``, ``token_type_embeddings`` (only
-    when ``type_vocab_size > 0``; DistilBERT has none), ``LayerNorm``, ``dropout``: the names
-    of BERT's and DistilBERT's PyTorch modules. Missing ``token_type_ids`` are zeros and
-    missing ``position_ids`` count from 0, as in transformers; the sum is taken in its order
-    (words, token types, positions) so outputs agree to the last bit where possible.
+    ``initializer_range`` is the std of the N(0, std) initialisation of the Linear and
+    Embedding weights inside; :attr:`options` hands it, with the block's dtype policy, to the
+    children it builds. The ``mask`` a block takes is an attention bias, not a Keras mask:
+    :meth:`compute_mask` says so, and Keras neither passes it on nor warns about it.
     """
 
-    def __init__(self, vocab_size: int, dim: int, max_position_embeddings: int, *, type_vocab_size: int = 0,
-                 pad_token_id: int | None = None, layer_norm_eps: float = 1e-12, dropout: float = 0.0,
-                 initializer_range: float = 0.02, position_initializer: Initializer | None = None, **kwargs):
+    def __init__(self, *, initializer_range: float = 0.02, **kwargs):
         super().__init__(**kwargs)
-        self.word_embeddings = Embedding(vocab_size, dim, initializer_range=initializer_range, padding_idx=pad_token_id,
-                                         dtype=self.dtype_policy, name="word_embeddings")
-        self.position_embeddings = Embedding(max_position_embeddings, dim, initializer_range=initializer_range,
-                                             initializer=position_initializer, dtype=self.dtype_policy,
-                                             name="position_embeddings")
-        self.token_type_embeddings = None
-        if type_vocab_size > 0:
-            self.token_type_embeddings = Embedding(type_vocab_size, dim, initializer_range=initializer_range,
-                                                   dtype=self.dtype_policy, name="token_type_embeddings")
-        self.LayerNorm = LayerNorm(dim, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
+        self.initializer_range = initializer_range
+        self.built = True  # every weight is made in __init__
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """What a child layer is built with: this block's dtype policy and ``initializer_range``."""
+        return {"dtype": self.dtype_policy, "initializer_range": self.initializer_range}
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+
+class MultiHeadSelfAttention(Block):
+    """Multi-head self-attention whose projection names follow the architecture's checkpoints.
+
+    ``names`` are the attribute names of the query, key and value linears, ``output_name``
+    that of the output linear (DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``, ``out_lin``). With
+    ``output_name=None`` there is none: the caller owns it (BERT keeps it in
+    ``attention.output.dense``, see :class:`AttentionBlock`) and prunes its input columns with
+    the index :meth:`prune_heads` returns. ``num_heads`` is the layer's original head count;
+    ``pruned_heads`` (original numbers) are left out from the start, as a pruned checkpoint
+    stores them. ``bias=False`` leaves the query/key/value biases out (ViT's ``qkv_bias``).
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, *, pruned_heads: Iterable[int] = (), dropout: float = 0.0,
+                 bias: bool = True, names: tuple[str, str, str] = ("query", "key", "value"),
+                 output_name: str | None = None, initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size={hidden_size} must be divisible by num_heads={num_heads}")
+        self.head_size = hidden_size // num_heads
+        self.original_num_heads = num_heads
+        self.pruned_heads: set[int] = {int(h) for h in pruned_heads}
+        self.num_heads = num_heads - len(self.pruned_heads)
+        if self.num_heads <= 0:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {num_heads})")
+        self.names = tuple(names)
+        self.output_name = output_name
+        inner = self.num_heads * self.head_size
+        for name in self.names:
+            set_layer(self, name, Linear(hidden_size, inner, use_bias=bias, **self.options))
+        if output_name is not None:
+            set_layer(self, output_name, Linear(inner, hidden_size, **self.options))
         self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.built = True
+
+    def _split(self, x):
+        """``(batch, seq, heads * head_size)`` -> ``(batch, heads, seq, head_size)``."""
+        x = ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
+        """``(batch, seq, hidden)`` -> (``(batch, seq, hidden or heads * head_size)``, attention weights or None)."""
+        query, key, value = (self._split(getattr(self, attribute_name(name))(hidden_states)) for name in self.names)
+        context, weights = attention(query, key, value, mask, dropout=self.dropout, head_mask=head_mask,
+                                     output_attentions=output_attentions)
+        context = ops.transpose(context, (0, 2, 1, 3))
+        context = ops.reshape(context, (ops.shape(context)[0], -1, self.num_heads * self.head_size))
+        if self.output_name is not None:
+            context = getattr(self, attribute_name(self.output_name))(context)
+        return context, weights
+
+    def prune_heads(self, heads: Iterable[int]) -> np.ndarray | None:
+        """Remove ``heads`` (original numbering) for good; returns the kept feature index, or None if nothing changed.
+
+        The projections are replaced by smaller ones: compile the model again before training it.
+        """
+        heads = {int(h) for h in heads} - self.pruned_heads
+        if not heads:
+            return None
+        if len(heads) >= self.num_heads:
+            raise ValueError(f"cannot prune every head of an attention layer (it has {self.num_heads} left)")
+        index = kept_head_features(self.original_num_heads, self.head_size, self.pruned_heads, heads)
+        for name in self.names:
+            set_layer(self, name, prune_linear(getattr(self, attribute_name(name)), index, dim=0))
+        if self.output_name is not None:
+            set_layer(self, self.output_name, prune_linear(getattr(self, attribute_name(self.output_name)), index, dim=1))
+        self.num_heads -= len(heads)
+        self.pruned_heads |= heads
+        return index
+
+
+class AttentionBlock(Block):
+    """Self-attention (at ``self_name``: BERT's ``self``, ViT's ``attention``) and its ``output`` sub-layer.
+
+    ``output`` is :class:`DenseAddNorm`: ``LayerNorm(dropout(dense(context)) + residual)``
+    (post-norm, BERT), or without the LayerNorm ``dropout(dense(context)) + residual``
+    (``layer_norm=False``, for a pre-norm layer such as ViT's, which passes its un-normed
+    input as ``residual``). Pruning heads prunes ``output.dense``'s input columns too.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, *, pruned_heads: Iterable[int] = (),
+                 attention_dropout: float = 0.0, dropout: float = 0.0, layer_norm_eps: float = 1e-12,
+                 layer_norm: bool = True, bias: bool = True, self_name: str = "self", initializer_range: float = 0.02,
+                 **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.self_name = self_name
+        attention_layer = MultiHeadSelfAttention(hidden_size, num_heads, pruned_heads=pruned_heads,
+                                                 dropout=attention_dropout, bias=bias, **self.options)
+        set_layer(self, self_name, attention_layer)
+        inner = attention_layer.num_heads * attention_layer.head_size
+        set_layer(self, "output", DenseAddNorm(inner, hidden_size, dropout=dropout, layer_norm_eps=layer_norm_eps,
+                                               layer_norm=layer_norm, **self.options))
+
+    def call(self, hidden_states, mask=None, head_mask=None, output_attentions=False, residual=None):
+        """``residual`` defaults to ``hidden_states`` (post-norm); a pre-norm layer passes its input before the norm."""
+        context, weights = getattr(self, attribute_name(self.self_name))(
+            hidden_states, mask=mask, head_mask=head_mask, output_attentions=output_attentions)
+        return self.output_(context, hidden_states if residual is None else residual), weights
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        index = getattr(self, attribute_name(self.self_name)).prune_heads(heads)
+        if index is not None:
+            set_layer(self.output_, "dense", prune_linear(self.output_.dense, index, dim=1))
+
+
+# ---- feed-forward ----------------------------------------------------------------------
+class Intermediate(Block):
+    """The widening half of a BERT-family feed-forward: ``activation(dense(x))``."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str, *, initializer_range: float = 0.02,
+                 **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.dense = Linear(hidden_size, intermediate_size, **self.options)
+        self.activation = get_activation(activation)
+
+    def call(self, hidden_states):
+        return self.activation(self.dense(hidden_states))
+
+
+class DenseAddNorm(Block):
+    """``LayerNorm(dropout(dense(x)) + residual)``: the output sub-layer of the BERT family.
+
+    BERT, RoBERTa, ELECTRA... end both their attention and their feed-forward with it
+    (``attention.output`` and ``output`` in their checkpoints), hence the attribute names
+    ``dense``, ``dropout`` and ``LayerNorm``. ``layer_norm=False`` leaves the LayerNorm out:
+    ``dropout(dense(x)) + residual``, a pre-norm model's sub-layer output (ViT).
+    """
+
+    def __init__(self, in_features: int, hidden_size: int, *, dropout: float = 0.0, layer_norm_eps: float = 1e-12,
+                 layer_norm: bool = True, initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.dense = Linear(in_features, hidden_size, **self.options)
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.LayerNorm = LayerNorm(hidden_size, eps=layer_norm_eps, dtype=self.dtype_policy) if layer_norm else None
+
+    def call(self, hidden_states, residual):
+        summed = self.dropout(self.dense(hidden_states)) + residual
+        return self.LayerNorm(summed) if self.LayerNorm is not None else summed
+
+
+class FeedForward(Block):
+    """``dropout(out(activation_dropout(activation(in(x)))))``, its two linears named by ``names``.
+
+    ``chunk_size`` > 0 runs the block on slices of ``chunk_size`` positions to bound memory
+    (the result is the same), as ``config.chunk_size_feed_forward`` asks (see :func:`apply_chunked`).
+    """
+
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str, *, dropout: float = 0.0,
+                 activation_dropout: float = 0.0, names: tuple[str, str] = ("lin1", "lin2"), chunk_size: int = 0,
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.names = tuple(names)
+        set_layer(self, self.names[0], Linear(hidden_size, intermediate_size, **self.options))
+        set_layer(self, self.names[1], Linear(intermediate_size, hidden_size, **self.options))
+        self.activation = get_activation(activation)
+        self.activation_dropout = keras.layers.Dropout(activation_dropout, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.chunk_size = chunk_size
+
+    def _block(self, x):
+        hidden = self.activation_dropout(self.activation(getattr(self, attribute_name(self.names[0]))(x)))
+        return self.dropout(getattr(self, attribute_name(self.names[1]))(hidden))
+
+    def call(self, x):
+        return apply_chunked(self._block, self.chunk_size, x)
+
+
+def apply_chunked(fn: Callable, chunk_size: int, x):
+    """``fn(x)`` computed on slices of ``chunk_size`` positions (axis 1) when ``chunk_size`` > 0.
+
+    For position-wise blocks (feed-forward): the result is the same, the peak memory of the
+    block's hidden layer is bounded (``config.chunk_size_feed_forward``). The slices are cut
+    where the sequence length is known when the model is traced (always when running eagerly,
+    and under ``tf.function`` unless its input signature leaves the length open, in which case
+    the block runs whole: same numbers, without the bound).
+    """
+    length = x.shape[1]
+    if chunk_size and length is not None and length > chunk_size:
+        parts = [fn(x[:, start:start + chunk_size]) for start in range(0, length, chunk_size)]
+        return ops.concatenate(parts, axis=1)
+    return fn(x)
+
+
+# ---- the transformer layer ---------------------------------------------------------------
+class TransformerLayer(Block):
+    """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
+
+    Post-norm (``norm_first=False``: DistilBERT, Wav2Vec2)::
+
+        x = attention_norm(x + attention_output_dropout(attention(x)))
+        x = output_norm(x + feed_forward(x))
+
+    Pre-norm (``norm_first=True``: Wav2Vec2 with ``do_stable_layer_norm``)::
+
+        x = x + attention_output_dropout(attention(attention_norm(x)))
+        x = x + feed_forward(output_norm(x))
+
+    ``dropout`` is the feed-forward's output dropout, ``activation_dropout`` the one after its
+    activation, ``attention_dropout`` the one on the attention probabilities.
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, activation: str, *,
+                 pruned_heads: Iterable[int] = (), norm_first: bool = False, dropout: float = 0.0,
+                 attention_dropout: float = 0.0, attention_output_dropout: float = 0.0,
+                 activation_dropout: float = 0.0, layer_norm_eps: float = 1e-12, chunk_size: int = 0,
+                 names: LayerNames = LayerNames(), initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.names = names
+        self.norm_first = norm_first
+        *qkv, output = names.projections
+        set_layer(self, names.attention, MultiHeadSelfAttention(
+            hidden_size, num_heads, pruned_heads=pruned_heads, dropout=attention_dropout, names=tuple(qkv),
+            output_name=output, **self.options,
+        ))
+        self.attention_output_dropout = keras.layers.Dropout(attention_output_dropout, dtype=self.dtype_policy)
+        set_layer(self, names.attention_norm, LayerNorm(hidden_size, eps=layer_norm_eps, dtype=self.dtype_policy))
+        set_layer(self, names.feed_forward, FeedForward(
+            hidden_size, intermediate_size, activation, dropout=dropout, activation_dropout=activation_dropout,
+            names=names.feed_forward_linears, chunk_size=chunk_size, **self.options,
+        ))
+        set_layer(self, names.output_norm, LayerNorm(hidden_size, eps=layer_norm_eps, dtype=self.dtype_policy))
+
+    def call(self, hidden_states, mask=None, head_mask=None, output_attentions=False):
+        names = self.names
+        attention_layer, attention_norm, feed_forward, output_norm = (
+            getattr(self, attribute_name(name))
+            for name in (names.attention, names.attention_norm, names.feed_forward, names.output_norm)
+        )
+        if self.norm_first:
+            attended, weights = attention_layer(attention_norm(hidden_states), mask=mask, head_mask=head_mask,
+                                                output_attentions=output_attentions)
+            hidden_states = self.attention_output_dropout(attended) + hidden_states
+            return feed_forward(output_norm(hidden_states)) + hidden_states, weights
+        attended, weights = attention_layer(hidden_states, mask=mask, head_mask=head_mask,
+                                            output_attentions=output_attentions)
+        hidden_states = attention_norm(self.attention_output_dropout(attended) + hidden_states)
+        return output_norm(feed_forward(hidden_states) + hidden_states), weights
+
+    def prune_heads(self, heads: Iterable[int]) -> None:
+        getattr(self, attribute_name(self.names.attention)).prune_heads(heads)
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+class Embeddings(Block):
+    """Word + token-type + position embeddings, then an optional LayerNorm, and dropout.
+
+    ``type_vocab_size=0`` leaves out the token-type table (DistilBERT); with it, missing
+    ``token_type_ids`` mean type 0 everywhere (BERT). ``sinusoidal_positions=True`` fills the
+    position table with the fixed sin/cos table and freezes it (DistilBERT's option).
+    ``layer_norm=False`` leaves the LayerNorm out. Sums are taken in the order
+    ``(word + type) + position``, as ``transformers`` does.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int, max_position_embeddings: int, *, type_vocab_size: int = 0,
+                 pad_token_id: int | None = None, layer_norm_eps: float = 1e-12, layer_norm: bool = True,
+                 dropout: float = 0.0, sinusoidal_positions: bool = False, initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.word_embeddings = Embedding(vocab_size, hidden_size, padding_idx=pad_token_id, **self.options)
+        if sinusoidal_positions:
+            table = constant_initializer(sinusoidal_table(max_position_embeddings, hidden_size))
+            self.position_embeddings = Embedding(max_position_embeddings, hidden_size, initializer=table,
+                                                 trainable=False, **self.options)
+        else:
+            self.position_embeddings = Embedding(max_position_embeddings, hidden_size, **self.options)
+        self.token_type_embeddings = (Embedding(type_vocab_size, hidden_size, **self.options)
+                                      if type_vocab_size else None)
+        self.LayerNorm = LayerNorm(hidden_size, eps=layer_norm_eps, dtype=self.dtype_policy) if layer_norm else None
+        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     @property
     def limits(self) -> inputs.TextLimits:
-        """The sizes of the tables, which bound the ids this layer can embed."""
+        """The sizes of the tables, which bound the ids this block can embed."""
         return inputs.TextLimits(
             vocab_size=self.word_embeddings.num_embeddings,
             max_positions=self.position_embeddings.num_embeddings,
@@ -565,218 +879,83 @@ class Embeddings(keras.layers.Layer):
             inputs_embeds=input_facts("inputs_embeds", inputs_embeds, values=False),
         )
 
-    def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, training=False):
+    def call(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        """``(batch, seq)`` ids, or ``(batch, seq, hidden)`` embeddings -> ``(batch, seq, hidden)``."""
         self.check_inputs(input_ids, token_type_ids, position_ids, inputs_embeds)
-        if input_ids is not None:
-            inputs_embeds = self.word_embeddings(input_ids)
-        embeddings = inputs_embeds
+        # Keras has cast a given inputs_embeds to this block's dtype already.
+        embeddings = self.word_embeddings(input_ids) if input_ids is not None else inputs_embeds
         if self.token_type_embeddings is not None:
-            if token_type_ids is None:
-                token_type_ids = tf.zeros(tf.shape(inputs_embeds)[:-1], dtype=tf.int32)
-            embeddings = embeddings + self.token_type_embeddings(token_type_ids)
+            if token_type_ids is None:  # type 0 everywhere: one row, broadcast (same numbers as a lookup)
+                embeddings = embeddings + self.token_type_embeddings.embeddings[0]
+            else:
+                embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         if position_ids is None:
-            position_ids = tf.range(tf.shape(inputs_embeds)[1])[None, :]
+            position_ids = ops.arange(ops.shape(embeddings)[1])[None, :]
         embeddings = embeddings + self.position_embeddings(position_ids)
-        return self.dropout(self.LayerNorm(embeddings), training=training)
+        if self.LayerNorm is not None:
+            embeddings = self.LayerNorm(embeddings)
+        return self.dropout(embeddings)
 
 
-class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention whose projections carry the names the architecture gives them.
+# ---- the encoder stack -------------------------------------------------------------------
+class Encoder(Block):
+    """The stack of layers (``layer.0``, ``layer.1``...): the loop every encoder runs.
 
-    ``projections`` names the query, key and value :class:`Linear` attributes (BERT:
-    ``query``, ``key``, ``value``; DistilBERT: ``q_lin``, ``k_lin``, ``v_lin``);
-    ``output_projection`` names an output Linear applied to the context (DistilBERT's
-    ``out_lin``), or None where the architecture keeps it in another module (BERT's
-    ``attention.output.dense``). Returns the context and the attention probabilities.
+    Takes the ``(batch, seq)`` 0/1 ``attention_mask`` as the user gives it (checked, then
+    expanded once for every layer). Each layer is called as
+    ``layer(hidden_states, mask=..., head_mask=..., output_attentions=...)`` and returns
+    ``(hidden_states, attention weights or None)``. This block collects the hidden states
+    (the input first) and attentions when asked, hands each layer its row of the head mask,
+    and prunes heads layer by layer.
     """
 
-    def __init__(self, dim: int, n_heads: int, *, projections: tuple[str, str, str] = ("query", "key", "value"),
-                 output_projection: str | None = None, dropout: float = 0.0, initializer_range: float = 0.02,
-                 **kwargs):
+    def __init__(self, layers: Iterable[keras.layers.Layer], **kwargs):
         super().__init__(**kwargs)
-        self.n_heads = n_heads
-        self._projections = tuple(projections)
-        self._output_projection = output_projection
-        for name in self._projections + ((output_projection,) if output_projection else ()):
-            setattr(self, name, Linear(dim, dim, initializer_range=initializer_range, dtype=self.dtype_policy, name=name))
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.built = True
+        self.layer = list(layers)
 
-    def call(self, hidden_states, attention_mask=None, training=False):
-        query, key, value = (getattr(self, name)(hidden_states) for name in self._projections)
-        context, weights = attention(query, key, value, n_heads=self.n_heads, mask=attention_mask,
-                                     dropout=self.dropout, training=training)
-        if self._output_projection:
-            context = getattr(self, self._output_projection)(context)
-        return context, weights
-
-
-class DenseResidualNorm(keras.layers.Layer):
-    """``LayerNorm(dropout(dense(x)) + residual)``: the post-norm output of a BERT-family sub-layer.
-
-    Attributes ``dense``, ``dropout``, ``LayerNorm``, as transformers' ``BertSelfOutput`` and
-    ``BertOutput`` (and RoBERTa's, ELECTRA's...) name them.
-    """
-
-    def __init__(self, in_features: int, out_features: int, *, layer_norm_eps: float = 1e-12, dropout: float = 0.0,
-                 initializer_range: float = 0.02, **kwargs):
-        super().__init__(**kwargs)
-        self.dense = Linear(in_features, out_features, initializer_range=initializer_range, dtype=self.dtype_policy,
-                            name="dense")
-        self.dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
-        self.LayerNorm = LayerNorm(out_features, eps=layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
-        self.built = True
-
-    def call(self, hidden_states, residual, training=False):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + residual)
-
-
-class EncoderStack(keras.layers.Layer):
-    """Transformer blocks applied in turn, held in the attribute ``layer`` (``encoder.layer.N``).
-
-    Each block is called as ``block(hidden_states, attention_mask=..., training=...)`` and
-    returns ``(hidden_states, attention_probabilities)``. Returns the last hidden states, and
-    when asked the tuple of every hidden state (the input first, as transformers does) and
-    of every block's attention probabilities (None otherwise).
-    """
-
-    def __init__(self, blocks: list[keras.layers.Layer], **kwargs):
-        super().__init__(**kwargs)
-        self.layer = list(blocks)
-        self.built = True
-
-    def call(self, hidden_states, attention_mask=None, output_attentions=False, output_hidden_states=False,
-             training=False):
-        all_hidden_states = (hidden_states,) if output_hidden_states else None
+    def call(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
+             output_hidden_states=False):
+        mask = expand_attention_mask(attention_mask, tuple(hidden_states.shape[:2]), hidden_states.dtype)
+        head_masks = expand_head_mask(head_mask, len(self.layer), hidden_states.dtype)
+        all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for block in self.layer:
-            hidden_states, weights = block(hidden_states, attention_mask=attention_mask, training=training)
+        for layer, layer_head_mask in zip(self.layer, head_masks):
+            hidden_states, weights = layer(hidden_states, mask=mask, head_mask=layer_head_mask,
+                                           output_attentions=output_attentions)
             if output_hidden_states:
-                all_hidden_states += (hidden_states,)
+                all_hidden += (hidden_states,)
             if output_attentions:
                 all_attentions += (weights,)
-        return hidden_states, all_hidden_states, all_attentions
+        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+    def prune_heads(self, heads_to_prune: dict[int, Iterable[int]]) -> None:
+        """``{layer: heads}``: each layer prunes itself (its ``prune_heads``, or its ``attention``'s)."""
+        for index, heads in heads_to_prune.items():
+            layer = self.layer[int(index)]
+            (layer if hasattr(layer, "prune_heads") else layer.attention).prune_heads(heads)
 
 
-def check_choice_inputs(input_ids=None, inputs_embeds=None, attention_mask=None, token_type_ids=None) -> None:
-    """Multiple-choice inputs are ``(batch, num_choices, sequence)``: a clear error otherwise."""
+class Pooler(Block):
+    """``activation(dense(first position))``: the sentence (or image) vector of BERT and ViT."""
+
+    def __init__(self, hidden_size: int, *, output_size: int | None = None, activation: str = "tanh",
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.dense = Linear(hidden_size, output_size or hidden_size, **self.options)
+        self.activation = get_activation(activation)
+
+    def call(self, hidden_states):
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+# ---- multiple choice --------------------------------------------------------------------------
+def check_choice_inputs(main_input_name: str, model_inputs: dict) -> None:
+    """Multiple-choice inputs are ``(batch, num_choices, ...)``: a clear error otherwise."""
+    others = [input_facts(name, value, values=False) for name, value in model_inputs.items()
+              if name not in (main_input_name, "inputs_embeds", "position_ids", "head_mask")
+              and value is not None and hasattr(value, "shape")]
     inputs.check_choice_inputs(
-        input_facts("input_ids", input_ids, values=False), input_facts("inputs_embeds", inputs_embeds, values=False),
-        input_facts("attention_mask", attention_mask, values=False),
-        input_facts("token_type_ids", token_type_ids, values=False),
+        input_facts(main_input_name, model_inputs.get(main_input_name), values=False),
+        input_facts("inputs_embeds", model_inputs.get("inputs_embeds"), values=False),
+        *others,
     )
-
-
-def flatten_choices(x, inner_rank: int = 1):
-    """``(batch, num_choices, *inner)`` -> ``(batch * num_choices, *inner)``, None left as None.
-
-    A multiple-choice head encodes every choice as its own sequence. ``inner_rank`` is 1 for
-    ids and masks ``(..., seq)`` and 2 for ``inputs_embeds`` ``(..., seq, dim)``; as in
-    transformers' ``view(-1, size(-1))``, only the trailing axes are kept, so shared
-    ``position_ids`` of shape ``(1, seq)`` stay as they are. Known sizes stay static, so
-    the layers after it keep their shapes inside ``tf.function``.
-    """
-    if x is None:
-        return None
-    x = tf.convert_to_tensor(x)
-    rank = x.shape.rank
-    inner = [x.shape[i] if x.shape[i] is not None else tf.shape(x)[i] for i in range(rank - inner_rank, rank)]
-    return tf.reshape(x, [-1] + inner)
-
-
-# ---- losses (the semantics of torch.nn's losses, mean reduction) ---------------------
-def cross_entropy(logits, labels, *, ignore_index: int = -100):
-    """``nn.CrossEntropyLoss``: mean over the labels that are not ``ignore_index``.
-
-    ``logits`` is ``(..., classes)`` and ``labels`` the matching integer ``(...)``; computed
-    in float32. Like PyTorch, the result is NaN when every label is ignored.
-    """
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)
-    logits = tf.reshape(logits, (-1, tf.shape(logits)[-1]))
-    keep = tf.not_equal(labels, ignore_index)
-    safe_labels = tf.where(keep, labels, tf.zeros_like(labels))
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_labels, logits=logits)
-    keep = tf.cast(keep, tf.float32)
-    return tf.reduce_sum(losses * keep) / tf.reduce_sum(keep)
-
-
-def mse(predictions, targets):
-    """``nn.MSELoss``: mean squared error, float32."""
-    predictions = tf.cast(predictions, tf.float32)
-    return tf.reduce_mean(tf.square(predictions - tf.cast(targets, tf.float32)))
-
-
-def bce_with_logits(logits, targets):
-    """``nn.BCEWithLogitsLoss``: mean binary cross-entropy on logits (multi-label), float32."""
-    logits = tf.cast(logits, tf.float32)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(targets, tf.float32), logits=logits))
-
-
-def masked_lm_loss(logits, labels):
-    """Cross-entropy over the vocabulary at the masked positions (the others are labelled -100)."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="vocabulary tokens")
-    return cross_entropy(logits, labels)
-
-
-def token_classification_loss(logits, labels):
-    """Cross-entropy over every token; labels of -100 are ignored."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape))
-    return cross_entropy(logits, labels)
-
-
-def multiple_choice_loss(logits, labels):
-    """Cross-entropy over the choices: ``logits`` is ``(batch, num_choices)``."""
-    inputs.check_class_labels(input_facts("labels", labels), tuple(logits.shape), what="choices")
-    return cross_entropy(logits, labels)
-
-
-def sequence_classification_loss(config, logits, labels):
-    """The loss of a sequence classification head, with ``transformers``' problem-type rules.
-
-    When ``config.problem_type`` is unset it is inferred once and stored in the config:
-    one label -> ``regression`` (MSE); integer labels -> ``single_label_classification``
-    (cross-entropy); otherwise ``multi_label_classification`` (BCE on logits).
-    """
-    labels = tf.convert_to_tensor(labels)
-    num_labels = config.num_labels
-    if config.problem_type is None:
-        if num_labels == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (tf.int32, tf.int64):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    facts, shape = input_facts("labels", labels), tuple(logits.shape)
-    if config.problem_type == "regression":
-        inputs.check_regression_targets(facts, shape)
-        if num_labels == 1:
-            return mse(tf.squeeze(logits), tf.squeeze(labels))
-        return mse(logits, labels)
-    if config.problem_type == "single_label_classification":
-        inputs.check_class_labels(facts, shape)
-        return cross_entropy(tf.reshape(logits, (-1, num_labels)), tf.reshape(labels, [-1]))
-    inputs.check_multi_label_targets(facts, shape)
-    return bce_with_logits(logits, labels)
-
-
-def question_answering_loss(start_logits, end_logits, start_positions, end_positions):
-    """Mean of the start and end cross-entropies; positions outside the sequence are ignored.
-
-    As in ``transformers``: positions are clamped to ``[0, seq_len]`` and ``seq_len`` is
-    the ignored index.
-    """
-    batch = start_logits.shape[0]
-    inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), batch)
-    inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), batch)
-    seq_len = tf.shape(start_logits, out_type=tf.int64)[1]
-
-    def prepare(positions):
-        positions = tf.cast(tf.convert_to_tensor(positions), tf.int64)
-        if positions.shape.rank is not None and positions.shape.rank > 1:
-            positions = tf.squeeze(positions, -1)
-        return tf.clip_by_value(positions, 0, seq_len)
-
-    start_loss = cross_entropy(start_logits, prepare(start_positions), ignore_index=seq_len)
-    end_loss = cross_entropy(end_logits, prepare(end_positions), ignore_index=seq_len)
-    return (start_loss + end_loss) / 2

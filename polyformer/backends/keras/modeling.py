@@ -1,32 +1,44 @@
 """``TFPreTrainedModel``: the base class of every Keras model of polyformer.
 
-A model is a ``keras.Model`` subclass built eagerly from its config: every layer
-creates its weights in ``__init__`` (see :mod:`.layers`), so ``TFDistilBertModel(config)``
-has its weights at once, and the canonical (PyTorch) name of each weight is the path
-of attribute names that leads to it. Loading and saving checkpoints is done once for
-all frameworks by :class:`~polyformer.core.modeling.PreTrainedModelMixin`; this class
-only implements its five-method contract on top of :func:`.layers.named_canonical_weights`.
+A model is a ``keras.Model`` subclass built eagerly from its config: every layer creates its
+weights in ``__init__`` (see :mod:`.layers`), so ``TFDistilBertModel(config)`` has its weights
+at once, and the canonical (PyTorch) name of each weight is the path of attribute names that
+leads to it. Loading and saving checkpoints is done once for all frameworks by
+:class:`~polyformer.core.modeling.PreTrainedModelMixin`; this class implements its
+five-method contract on top of :func:`.layers.named_canonical_weights`, plus what every model
+offers in every backend: embedding resizing, head pruning, output switches.
+
+What an architecture's ``TF...PreTrainedModel`` sets: ``config_class``, ``base_model_prefix``,
+``main_input_name`` and ``make_base_model(config)`` (the base model its heads hold);
+``tied_weights`` for tied heads. A model builds its layers in ``__init__`` (each given
+:attr:`TFPreTrainedModel.layer_options`) and ends it with ``self.post_init()``; a base model's
+``call`` reads the output switches with :meth:`TFPreTrainedModel.resolve_output_flags`. Heads
+come from :mod:`polyformer.backends.keras.heads`. Embedding resizing finds
+``embeddings.word_embeddings`` and head pruning the shared ``Encoder`` by themselves.
 
 Training with Keras: heads compute their loss when given labels (``labels``, or
-``start_positions`` / ``end_positions``), so ``model.compile(optimizer=...)`` with no
-loss and ``model.fit(x)`` with the labels inside the input dict (or given as ``y``,
-which is moved into the inputs) train on that loss.
+``start_positions`` / ``end_positions``), so ``model.compile(optimizer=...)`` with no loss and
+``model.fit(x)`` with the labels inside the input dict (or given as ``y``, which is moved into
+the inputs) train on that loss. Keras variables have fixed shapes: pruning and resizing replace
+variables, so call ``compile()`` again after them, before training.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from .layers import Embedding, iter_layers, keras, named_canonical_weights, tf  # sets KERAS_BACKEND first
+from . import layers
+from .layers import keras, tf  # the backend sets KERAS_BACKEND before importing keras
 from ...core.configuration import PretrainedConfig
-from ...core.inputs import ModelInputError, as_array
+from ...core.inputs import as_array
 from ...core.modeling import PreTrainedModelMixin
+from ...core.numerics import plan_head_pruning
+from ...core.plugins import get_registry
 
-__all__ = ["TFPreTrainedModel", "resolve_dtype", "unpack_inputs", "KERAS_DTYPES"]
+__all__ = ["TFPreTrainedModel", "resolve_dtype", "KERAS_DTYPES"]
 
 #: Dtypes a Keras model's weights may have.
 KERAS_DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -53,42 +65,25 @@ def resolve_dtype(dtype: Any, config: PretrainedConfig | None = None) -> str:
     return name
 
 
-def _plain_inputs(inputs: Any, name: str = "input_ids") -> Any:
-    if isinstance(inputs, Mapping):
-        return {key: _plain_inputs(value, key) for key, value in inputs.items()}
-    if isinstance(inputs, list):  # token ids as nested Python lists
+def _plain_inputs(inputs: Any, name: str) -> Any:
+    """Python lists (token ids) become numpy arrays, named in the error when their rows are ragged."""
+    if isinstance(inputs, list):
         return as_array(name, inputs)
     return inputs
 
 
-def _unwrapped(error: ModelInputError) -> ModelInputError:
-    """The input error as it was raised, before Keras rewrote it.
+def _unwrapped(error: Exception) -> Exception:
+    """The error as it was raised inside the model, before Keras rewrote it.
 
-    Keras re-raises an error from inside a layer's ``call`` as a new exception whose message
-    adds "Exception encountered when calling Embeddings.call()", ANSI escapes and the call's
-    arguments; the original is kept as its ``__context__``. A bad input deserves its plain message.
+    Keras re-raises an error from inside a layer's ``call`` as a new exception of the same type
+    whose message adds "Exception encountered when calling Encoder.call()", ANSI escapes and the
+    call's arguments; the original is kept as its ``__context__``. A bad input (a wrong shape,
+    an unknown argument) deserves its plain message, the same as in the other backends.
     """
-    while isinstance(error.__context__, ModelInputError):
+    # Keras marks the exceptions it makes so (``_keras_call_info_injected``): only those are unwrapped.
+    while getattr(error, "_keras_call_info_injected", False) and type(error.__context__) is type(error):
         error = error.__context__
     return error
-
-
-def unpack_inputs(call):
-    """Let ``call`` take its inputs as one dict (``model({"input_ids": ..., "labels": ...})``,
-    what ``fit`` and tokenizers produce) as well as keyword by keyword."""
-
-    @functools.wraps(call)
-    def wrapper(self, input_ids=None, *args, **kwargs):
-        if isinstance(input_ids, Mapping):
-            inputs = dict(input_ids)
-            for key in inputs:
-                if kwargs.get(key) is not None:
-                    raise TypeError(f"{type(self).__name__}: '{key}' is given both in the input dict and as a keyword")
-            kwargs = {**kwargs, **inputs}
-            input_ids = kwargs.pop("input_ids", None)
-        return call(self, input_ids, *args, **kwargs)
-
-    return wrapper
 
 
 class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
@@ -99,81 +94,182 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
 
     def __init__(self, config: PretrainedConfig, *, dtype: Any = None, **kwargs: Any) -> None:
         if not isinstance(config, PretrainedConfig):
-            raise TypeError(f"{type(self).__name__} expects a PretrainedConfig, got {type(config).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}(config) expects a PretrainedConfig, got {type(config).__name__}; "
+                f"to load weights use {type(self).__name__}.from_pretrained(path)"
+            )
         if self.config_class is not None and not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}")
         super().__init__(dtype=resolve_dtype(dtype, config), **kwargs)
         self.config = config
 
-    def __call__(self, *args, **kwargs):
-        # Keras only looks inside plain dicts and lists of tensors: a tokenizer's BatchEncoding
-        # (a dict subclass) becomes a dict, and Python lists of ids become arrays.
-        if args:
-            args = (_plain_inputs(args[0]),) + args[1:]
+    def __call__(self, *args: Any, **kwargs: Any):
+        """Run ``call``. The inputs may come as one dict (``model({"input_ids": ..., "labels": ...})``,
+        what tokenizers and ``fit`` give), positionally or by name; Python lists become arrays."""
+        if args and isinstance(args[0], Mapping):  # a tokenizer's BatchEncoding is a Mapping too
+            if len(args) > 1:
+                raise TypeError(f"{type(self).__name__}: inputs given as a dict take no other positional inputs; "
+                                f"pass the others by name")
+            given = dict(args[0])
+            for key in given:
+                if kwargs.get(key) is not None:
+                    raise TypeError(f"{type(self).__name__}: '{key}' is given both in the input dict and as a keyword")
+            args, kwargs = (), {**kwargs, **given}
+        args = tuple(_plain_inputs(value, self.main_input_name if index == 0 else f"positional input {index}")
+                     for index, value in enumerate(args))
         kwargs = {key: _plain_inputs(value, key) for key, value in kwargs.items()}
         try:
             return super().__call__(*args, **kwargs)
-        except ModelInputError as error:
-            raise _unwrapped(error) from None
+        except (ValueError, TypeError) as error:  # ModelInputError is a ValueError
+            original = _unwrapped(error)
+            if original is error:
+                raise
+            raise original from None
 
-    # ---- helpers for an architecture's call() --------------------------------------------
-    def output_flags(self, output_attentions: bool | None, output_hidden_states: bool | None) -> tuple[bool, bool]:
-        """``(output_attentions, output_hidden_states)``: the call's, or the config's where the call gave None."""
-        if output_attentions is None:
-            output_attentions = self.config.output_attentions
-        if output_hidden_states is None:
-            output_hidden_states = self.config.output_hidden_states
-        return bool(output_attentions), bool(output_hidden_states)
+    # ---- construction -------------------------------------------------------------
+    @property
+    def layer_options(self) -> dict[str, Any]:
+        """What each layer of the model is built with: the model's dtype policy and ``config.initializer_range``.
 
-    def format_output(self, output, return_dict: bool | None):
-        """``output`` (a ModelOutput), or its tuple when ``return_dict`` (default: the config's) is False."""
-        return_dict = self.config.use_return_dict if return_dict is None else return_dict
-        return output if return_dict else output.to_tuple()
+        Keras creates and initialises a weight as its layer is built, so the layers need both then.
+        """
+        return {"dtype": self.dtype_policy, "initializer_range": self.config.initializer_range}
 
-    # ---- embeddings and sizes ----------------------------------------------------------
+    def post_init(self) -> None:
+        """Call at the end of ``__init__``: every weight exists (each layer made its own); tie the vocabulary projection."""
+        self.built = True
+        self.tie_weights()
+
+    def init_weights(self) -> None:
+        """Random-initialise every weight again (tied weights share one variable, initialised once)."""
+        tied = self._tied_targets()
+        for name, weight in self._canonical_weights().items():
+            if name not in tied:
+                weight.initialize()
+
+    def resolve_output_flags(
+        self, output_attentions: bool | None, output_hidden_states: bool | None, return_dict: bool | None
+    ) -> tuple[bool, bool, bool]:
+        """The ``call`` switches, each None replaced by the config's value."""
+        config = self.config
+        return (
+            bool(config.output_attentions if output_attentions is None else output_attentions),
+            bool(config.output_hidden_states if output_hidden_states is None else output_hidden_states),
+            bool(config.use_return_dict if return_dict is None else return_dict),
+        )
+
     @property
     def base_model(self) -> "TFPreTrainedModel":
-        """The base model inside a head model (the model itself for a base model)."""
+        """The base model inside a head model (``self.distilbert``), or the model itself."""
         return getattr(self, self.base_model_prefix, self)
 
-    def get_input_embeddings(self) -> Embedding:
-        """The word embedding layer (its ``embeddings`` variable is the table)."""
-        if self.base_model is self:
-            raise NotImplementedError(f"{type(self).__name__} does not define get_input_embeddings()")
-        return self.base_model.get_input_embeddings()
+    # ---- embeddings -----------------------------------------------------------------
+    def get_input_embeddings(self) -> layers.Embedding:
+        """The token embedding table: the base model's, found at ``embeddings.word_embeddings`` (the shared
+        :class:`~polyformer.backends.keras.layers.Embeddings`) unless a base model overrides this."""
+        if self.base_model is not self:
+            return self.base_model.get_input_embeddings()
+        embeddings = getattr(self, "embeddings", None)
+        if not isinstance(getattr(embeddings, "word_embeddings", None), layers.Embedding):
+            raise NotImplementedError(f"{type(self).__name__} has no embeddings.word_embeddings: implement get_input_embeddings()")
+        return embeddings.word_embeddings
 
-    def get_output_embeddings(self):
-        """The vocabulary projection of a language-model head, None for other heads."""
+    def set_input_embeddings(self, value: layers.Embedding) -> None:
+        """Replace the token embedding table; call :meth:`tie_weights` after it for a tied projection to follow."""
+        if self.base_model is not self:
+            return self.base_model.set_input_embeddings(value)
+        self.get_input_embeddings()  # the same check: there must be a table to replace
+        layers.set_layer(self.embeddings, "word_embeddings", value)
+
+    def get_output_embeddings(self) -> layers.OutputProjection | None:
+        """The vocabulary projection of a language-model head, or None."""
         return None
 
-    def resize_token_embeddings(self, new_num_tokens: int | None = None) -> Embedding:
-        """Grow or shrink the vocabulary to ``new_num_tokens`` (new rows random, others kept).
+    def set_output_embeddings(self, value: layers.OutputProjection) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no output embeddings")
 
-        Variables are replaced, so call ``compile()`` again before training.
+    def tie_weights(self) -> None:
+        """Make a tied vocabulary projection read the input embedding table (``config.tie_word_embeddings``).
+
+        Tied weights are one variable: the projection reads the embedding layer's table at every
+        call, so it follows a resized table by itself; this re-links it after
+        :meth:`set_input_embeddings`.
+        """
+        output = self.get_output_embeddings()
+        if output is not None and output.embedding is not None and self._tied_targets():
+            layers.set_layer(output, "embedding", self.get_input_embeddings())
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None,
+                                pad_to_multiple_of: int | None = None) -> layers.Embedding:
+        """Grow or shrink the vocabulary, keeping the rows of the tokens that stay.
+
+        New rows are drawn from N(0, ``initializer_range``). ``config.vocab_size`` is updated; a
+        tied output projection follows the new table and its bias keeps its old entries (new ones
+        0); an untied one is resized the same way. The resized projection is set again with
+        :meth:`set_output_embeddings`, so an architecture that links weights to it relinks them.
+        Keras variables have fixed shapes, so they are replaced: call ``compile()`` again before training.
         """
         embeddings = self.get_input_embeddings()
-        if new_num_tokens is None or new_num_tokens == embeddings.num_embeddings:
-            return embeddings
+        if new_num_tokens is None:
+            new_num_tokens = embeddings.num_embeddings
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of <= 0:
+                raise ValueError(f"pad_to_multiple_of must be a positive integer, got {pad_to_multiple_of!r}")
+            new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
         if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
         embeddings.resize(new_num_tokens)
         output = self.get_output_embeddings()
         if output is not None:
             output.resize(new_num_tokens)
+            self.set_output_embeddings(output)
         self.config.vocab_size = new_num_tokens
+        self.tie_weights()
         return embeddings
+
+    # ---- heads --------------------------------------------------------------------
+    def prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        """Remove attention heads for good: ``{layer: [head, ...]}``, heads numbered as originally.
+
+        The weights shrink, and ``config.pruned_heads`` records the heads so that a saved model is
+        rebuilt pruned when loaded again. Variables are replaced: call ``compile()`` again before training.
+        """
+        new, merged = plan_head_pruning(self.config, heads_to_prune)  # checked first: a bad request changes nothing
+        if new:
+            self.base_model._prune_heads({layer: sorted(heads) for layer, heads in new.items()})
+        self.config.pruned_heads = merged
+
+    def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
+        """Prune through the model's :class:`~polyformer.backends.keras.layers.Encoder` (override for other layouts)."""
+        encoders = [layer for layer in layers.iter_layers(self) if isinstance(layer, layers.Encoder)]
+        if len(encoders) != 1:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not support head pruning: it has {len(encoders)} shared Encoder stacks "
+                f"(implement _prune_heads for its layout)"
+            )
+        encoders[0].prune_heads(heads_to_prune)
+
+    # ---- what this backend does not have ------------------------------------------------
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Not in the Keras backend: raises the registry's clear error (see ``Backend.capabilities``)."""
+        get_registry().backend(self.framework).require("gradient_checkpointing")
+
+    def gradient_checkpointing_disable(self) -> None:
+        """Not in the Keras backend (nothing to disable): the same clear error as enabling it."""
+        get_registry().backend(self.framework).require("gradient_checkpointing")
 
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Number of weights (shared ones counted once), as ``transformers``' ``num_parameters``."""
         variables = self.trainable_weights if only_trainable else self.weights
         if exclude_embeddings:
-            embedding_ids = {id(layer.embeddings) for layer in iter_layers(self) if isinstance(layer, Embedding)}
+            embedding_ids = {id(layer.embeddings) for layer in layers.iter_layers(self)
+                             if isinstance(layer, layers.Embedding)}
             variables = [v for v in variables if id(v) not in embedding_ids]
         return int(sum(int(np.prod(v.shape)) for v in variables))
 
     # ---- the loading / saving contract of PreTrainedModelMixin -------------------------
-    def _canonical_weights(self):
-        return named_canonical_weights(self)
+    def _canonical_weights(self) -> dict[str, layers.CanonicalWeight]:
+        return layers.named_canonical_weights(self)
 
     @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
@@ -204,6 +300,11 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         tied = self._tied_targets()
         return {name: weight.numpy() for name, weight in self._canonical_weights().items() if name not in tied}
 
+    def save_pretrained(self, save_directory, **kwargs: Any) -> None:
+        """Write ``config.json`` and the safetensors weights under their PyTorch names (the Hugging Face
+        layout every backend and ``transformers`` read); Keras' own ``save()`` writes a ``.keras`` archive."""
+        super().save_pretrained(save_directory, **kwargs)
+
     # ---- Keras training ---------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
         """``keras.Model.compile`` without ``loss``: the model computes its own loss from the labels."""
@@ -218,12 +319,12 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         """``(x, y, sample_weight)`` -> ``(x with y as its labels, None, sample_weight)``.
 
         A dict ``y`` is merged (``{"start_positions": ..., "end_positions": ...}``); any other
-        ``y`` becomes ``labels``.
+        ``y`` becomes ``labels``. An ``x`` that is not a dict is the model's main input.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
             return x, None, sample_weight
-        x = dict(x) if isinstance(x, Mapping) else {"input_ids": x}
+        x = dict(x) if isinstance(x, Mapping) else {self.main_input_name: x}
         if isinstance(y, Mapping):
             x.update(y)
         else:
@@ -238,6 +339,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
 
     def predict_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = x if isinstance(x, Mapping) else {self.main_input_name: x}
         return dict(self(x, training=False))  # a plain dict, which predict() knows how to concatenate
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -209,8 +209,9 @@ CHOICE_INNER_RANK = {"inputs_embeds": 2}
 
 
 def flatten_choices(name: str, value: Any) -> Any:
-    """``(batch, choices, *inner)`` -> ``(batch * choices, *inner)``; shared ``(1, seq)`` position ids stay."""
-    if not isinstance(value, torch.Tensor):
+    """``(batch, choices, *inner)`` -> ``(batch * choices, *inner)``; shared ``(1, seq)`` position ids stay,
+    and so does a head mask (per layer and head, not per example)."""
+    if not isinstance(value, torch.Tensor) or name == "head_mask":
         return value
     inner = CHOICE_INNER_RANK.get(name, 1)
     return value.reshape(-1, *value.shape[value.dim() - inner:])

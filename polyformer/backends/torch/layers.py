@@ -32,12 +32,13 @@ Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core.layer_names import LayerNames
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
 from ...core.numerics import kept_head_features, patch_grid, sinusoidal_table, to_pair
@@ -465,22 +466,6 @@ def add_residual(output: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 
 
 # ---- the transformer layer ---------------------------------------------------------------
-class LayerNames(NamedTuple):
-    """What an architecture's checkpoints call the parts of a :class:`TransformerLayer`.
-
-    The defaults are Wav2Vec2's (and BART's) names; DistilBERT's are ``("attention",
-    ("q_lin", "k_lin", "v_lin", "out_lin"), "sa_layer_norm", "ffn", ("lin1", "lin2"),
-    "output_layer_norm")``.
-    """
-
-    attention: str = "attention"
-    projections: tuple[str, str, str, str] = ("q_proj", "k_proj", "v_proj", "out_proj")
-    attention_norm: str = "layer_norm"
-    feed_forward: str = "feed_forward"
-    feed_forward_linears: tuple[str, str] = ("intermediate_dense", "output_dense")
-    output_norm: str = "final_layer_norm"
-
-
 class TransformerLayer(nn.Module):
     """Self-attention and a feed-forward, each with a residual and a LayerNorm, post- or pre-norm.
 

@@ -36,6 +36,7 @@ from torch import nn
 from ...core import inputs
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
+from ...core.numerics import plan_head_pruning
 from . import layers
 
 __all__ = ["PreTrainedModel", "to_torch_dtype"]
@@ -322,11 +323,10 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         The weights shrink, and ``config.pruned_heads`` records the heads so that a saved
         model is rebuilt pruned when loaded again.
         """
-        merged = {int(k): set(v) for k, v in (self.config.pruned_heads or {}).items()}
-        for layer, heads in heads_to_prune.items():
-            merged.setdefault(int(layer), set()).update(int(h) for h in heads)
-        self.base_model._prune_heads({int(k): sorted(v) for k, v in heads_to_prune.items()})
-        self.config.pruned_heads = {k: sorted(v) for k, v in sorted(merged.items())}
+        new, merged = plan_head_pruning(self.config, heads_to_prune)  # checked first: a bad request changes nothing
+        if new:
+            self.base_model._prune_heads({layer: sorted(heads) for layer, heads in new.items()})
+        self.config.pruned_heads = merged
 
     def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
         """Prune through the model's :class:`~polyformer.backends.torch.layers.Encoder` (override for other layouts)."""

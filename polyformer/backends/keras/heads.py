@@ -1,0 +1,374 @@
+"""Task heads written once for every Keras architecture.
+
+The same classes, hooks and behaviour as the PyTorch backend's
+(:mod:`polyformer.backends.torch.heads`; ``tests/test_backend_api.py`` compares them). A head
+model holds the architecture's base model (at ``base_model_prefix``) and a few task layers.
+What every head does the same way lives in :class:`HeadModel`: taking the inputs (one dict,
+positionally in the base model's order, or by name), resolving the output switches from the
+config, running the base model, and assembling the output (a dataclass, or a tuple with
+``return_dict=False``). Each task class below adds its layers, its logits and its loss.
+
+An architecture writes one small class per head, naming its base model and, where it
+differs from the default, how it pools or which dropout rate it uses::
+
+    class TFMyArchForSequenceClassification(heads.ForSequenceClassification, TFMyArchPreTrainedModel):
+        '''Classification of the whole sequence from its first token.'''
+
+Task layers are built in :meth:`HeadModel.build_head` with the model's
+:attr:`~polyformer.backends.keras.modeling.TFPreTrainedModel.layer_options` (dtype policy and
+initializer range), since Keras makes each weight as its layer is built.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ...core.outputs import (
+    ImageClassifierOutput,
+    MaskedImageModelingOutput,
+    MaskedLMOutput,
+    ModelOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from . import layers, losses
+from .layers import keras, ops
+from .modeling import TFPreTrainedModel
+
+__all__ = [
+    "HeadModel",
+    "ForSequenceClassification",
+    "ForTokenClassification",
+    "ForQuestionAnswering",
+    "ForMultipleChoice",
+    "ForMaskedLM",
+    "ForImageClassification",
+    "ForMaskedImageModeling",
+]
+
+
+class HeadModel(TFPreTrainedModel):
+    """A base model plus task layers, with the plumbing every head shares.
+
+    Subclasses set :attr:`output_class` and :attr:`loss_input_names`, build their layers in
+    :meth:`build_head` and compute their outputs in :meth:`head_outputs`. The architecture's
+    ``TF...PreTrainedModel`` provides :meth:`make_base_model`.
+    """
+
+    #: The output dataclass of the task.
+    output_class: type[ModelOutput] = ModelOutput
+    #: Keyword arguments that feed the loss only (they do not go to the base model).
+    loss_input_names: tuple[str, ...] = ("labels",)
+    #: Whether the head reads the base model's pooled output (architectures with an optional pooler build it then).
+    uses_pooler: bool = False
+
+    def __init__(self, config: Any, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        # make_base_model(config) comes from the architecture's PreTrainedModel (after this class in the MRO).
+        setattr(self, self.base_model_prefix, self.make_base_model(config))
+        self.build_head(config)
+        self.post_init()
+
+    # ---- what a task (or an architecture, in a class before the task's) provides ----------
+    def build_head(self, config: Any) -> None:
+        """Create the task layers (attributes named as the architecture's checkpoints name them)."""
+        raise NotImplementedError
+
+    def head_outputs(self, base_output: ModelOutput, inputs: dict[str, Any], **loss_inputs: Any) -> dict[str, Any]:
+        """The task's output fields (``logits``..., and ``loss`` when the loss inputs are given)."""
+        raise NotImplementedError
+
+    def base_model_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The inputs handed to the base model (multiple choice reshapes them)."""
+        return inputs
+
+
+    # ---- the shared plumbing -----------------------------------------------------------------
+    def call(self, *args: Any, output_attentions: bool | None = None, output_hidden_states: bool | None = None,
+             return_dict: bool | None = None, **kwargs: Any):
+        """Inputs as the base model takes them (positionally or by name), plus the task's loss inputs."""
+        loss_inputs = {name: kwargs.pop(name) for name in self.loss_input_names if name in kwargs}
+        inputs = bind_inputs(self.base_model, args, kwargs)
+        output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
+            output_attentions, output_hidden_states, return_dict
+        )
+        base_output = self.base_model(
+            **self.base_model_inputs(inputs),
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        fields = self.head_outputs(base_output, inputs, **loss_inputs)
+        return assemble_output(self.output_class, fields, base_output, return_dict)
+
+
+def bind_inputs(base_model: keras.layers.Layer, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Name the positional ``args`` after the base model's ``call`` parameters; refuse unknown names."""
+    signature = _input_signature(type(base_model))
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        names = ", ".join(signature.parameters)
+        raise TypeError(f"{type(base_model).__name__} inputs: {exc}; it takes {names}") from None
+    return dict(bound.arguments)
+
+
+_SIGNATURES: dict[type, inspect.Signature] = {}
+_FLAGS = ("output_attentions", "output_hidden_states", "return_dict", "training")
+
+
+def _input_signature(cls: type) -> inspect.Signature:
+    """The input parameters of ``cls.call`` (self and the output switches left out), cached per class."""
+    signature = _SIGNATURES.get(cls)
+    if signature is None:
+        parameters = list(inspect.signature(cls.call).parameters.values())[1:]
+        signature = inspect.Signature([p for p in parameters if p.name not in _FLAGS])
+        _SIGNATURES[cls] = signature
+    return signature
+
+
+def assemble_output(output_class: type[ModelOutput], fields: dict[str, Any], base_output: ModelOutput,
+                    return_dict: bool):
+    """The head's output: its own ``fields`` plus the base model's hidden states and attentions."""
+    names = output_class.__dataclass_fields__
+    carried = {name: getattr(base_output, name, None) for name in ("hidden_states", "attentions") if name in names}
+    output = output_class(**fields, **carried)
+    return output if return_dict else output.to_tuple()
+
+
+def _first_token(base_output: ModelOutput):
+    return base_output.last_hidden_state[:, 0]
+
+
+class ForSequenceClassification(HeadModel):
+    """One label (or score) per sequence: ``classifier(dropout(pooled))``, loss by ``problem_type``.
+
+    Hooks: :meth:`build_pooling` / :meth:`pooled_output` (default: the base model's
+    ``pooler_output`` when it has one, else the first position) and :meth:`classifier_dropout`
+    (default: ``config.classifier_dropout``, else ``config.hidden_dropout_prob``, else 0).
+    """
+
+    output_class = SequenceClassifierOutput
+    uses_pooler = True
+
+    def build_head(self, config: Any) -> None:
+        self.build_pooling(config)
+        self.dropout = keras.layers.Dropout(self.classifier_dropout(config), dtype=self.dtype_policy)
+        self.classifier = layers.Linear(config.hidden_size, self.num_outputs(config), **self.layer_options)
+
+    def build_pooling(self, config: Any) -> None:
+        """Layers between the base model and the classifier (none by default)."""
+
+    def pooled_output(self, base_output: ModelOutput, inputs: dict[str, Any]):
+        """``(batch, hidden)`` features the classifier reads."""
+        pooled = getattr(base_output, "pooler_output", None)
+        return pooled if pooled is not None else _first_token(base_output)
+
+    def classifier_dropout(self, config: Any) -> float:
+        rate = getattr(config, "classifier_dropout", None)
+        return rate if rate is not None else getattr(config, "hidden_dropout_prob", 0.0)
+
+    def num_outputs(self, config: Any) -> int:
+        return config.num_labels
+
+    def logits(self, base_output: ModelOutput, inputs: dict[str, Any]):
+        return self.classifier(self.dropout(self.pooled_output(base_output, inputs)))
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.logits(base_output, inputs)
+        loss = losses.sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForMultipleChoice(ForSequenceClassification):
+    """Scores each of ``num_choices`` inputs ``(batch, num_choices, ...)``: one classifier output per choice.
+
+    The choices are run through the base model as ``batch * num_choices`` examples; pooling
+    and dropout are the sequence classifier's (same hooks).
+    """
+
+    output_class = MultipleChoiceModelOutput
+
+    def num_outputs(self, config: Any) -> int:
+        return 1
+
+    def base_model_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        layers.check_choice_inputs(self.main_input_name, inputs)
+        return {name: flatten_choices(name, value) for name, value in inputs.items()}
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        num_choices = _num_choices(inputs, self.main_input_name)
+        logits = ops.reshape(self.logits(base_output, inputs), (-1, num_choices))
+        loss = losses.multiple_choice_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+#: Inputs of a multiple-choice head with more than one trailing axis per example.
+CHOICE_INNER_RANK = {"inputs_embeds": 2}
+#: Inputs that are not per example, so not flattened (a head mask is per layer and head).
+NOT_PER_CHOICE = ("head_mask",)
+
+
+def flatten_choices(name: str, value: Any) -> Any:
+    """``(batch, choices, *inner)`` -> ``(batch * choices, *inner)``; shared ``(1, seq)`` position ids stay.
+
+    Sizes known while tracing stay static, so the layers after it keep their shapes inside ``tf.function``.
+    """
+    if value is None or name in NOT_PER_CHOICE or not hasattr(value, "shape"):
+        return value
+    inner = CHOICE_INNER_RANK.get(name, 1)
+    rank = len(value.shape)
+    sizes = [value.shape[axis] if value.shape[axis] is not None else ops.shape(value)[axis]
+             for axis in range(rank - inner, rank)]
+    return ops.reshape(value, [-1, *sizes])
+
+
+def _num_choices(inputs: dict[str, Any], main_input_name: str):
+    for name in (main_input_name, "inputs_embeds"):
+        value = inputs.get(name)
+        if value is not None and hasattr(value, "shape"):
+            return value.shape[1] if value.shape[1] is not None else ops.shape(value)[1]
+    raise ValueError(f"a multiple-choice model needs {main_input_name} or inputs_embeds of shape (batch, num_choices, ...)")
+
+
+class ForTokenClassification(HeadModel):
+    """One label per position: ``classifier(dropout(last_hidden_state))``; labels of -100 are ignored.
+
+    Hook: :meth:`classifier_dropout` (as the sequence classifier's).
+    """
+
+    output_class = TokenClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.dropout = keras.layers.Dropout(self.classifier_dropout(config), dtype=self.dtype_policy)
+        self.classifier = layers.Linear(config.hidden_size, config.num_labels, **self.layer_options)
+
+    classifier_dropout = ForSequenceClassification.classifier_dropout
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.classifier(self.dropout(base_output.last_hidden_state))
+        loss = losses.token_classification_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForQuestionAnswering(HeadModel):
+    """Span extraction: ``qa_outputs`` gives start and end logits per position.
+
+    Hook: :meth:`qa_dropout` (default 0: no dropout before ``qa_outputs``).
+    """
+
+    output_class = QuestionAnsweringModelOutput
+    loss_input_names = ("start_positions", "end_positions")
+
+    def build_head(self, config: Any) -> None:
+        if config.num_labels != 2:
+            raise ValueError(
+                f"{type(self).__name__} needs config.num_labels == 2 (start and end logits), got {config.num_labels}"
+            )
+        self.dropout = keras.layers.Dropout(self.qa_dropout(config), dtype=self.dtype_policy)
+        self.qa_outputs = layers.Linear(config.hidden_size, config.num_labels, **self.layer_options)
+
+    def qa_dropout(self, config: Any) -> float:
+        return 0.0
+
+    def head_outputs(self, base_output, inputs, start_positions=None, end_positions=None):
+        logits = self.qa_outputs(self.dropout(base_output.last_hidden_state))
+        start_logits, end_logits = logits[..., 0], logits[..., 1]
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = losses.question_answering_loss(start_logits, end_logits, start_positions, end_positions)
+        return {"loss": loss, "start_logits": start_logits, "end_logits": end_logits}
+
+
+class ForMaskedLM(HeadModel):
+    """Vocabulary logits per position; cross-entropy at the positions whose label is not -100.
+
+    The architecture writes :meth:`build_head` (its transform and projection, an
+    :class:`~polyformer.backends.keras.layers.OutputProjection` built on the word embeddings
+    when ``config.tie_word_embeddings``), :meth:`lm_logits` and names the projection in
+    :attr:`output_embeddings_name`; it lists the tie in ``tied_weights``.
+    """
+
+    output_class = MaskedLMOutput
+    #: Attribute path of the vocabulary projection (``"cls.predictions.decoder"``).
+    output_embeddings_name: str = ""
+
+    def lm_logits(self, hidden_states):
+        raise NotImplementedError
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.lm_logits(base_output.last_hidden_state)
+        loss = losses.masked_lm_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+    def tied_input_embeddings(self) -> layers.Embedding | None:
+        """The table the vocabulary projection is built on: the word embeddings when tied, else None."""
+        return self.get_input_embeddings() if self.config.tie_word_embeddings else None
+
+    def get_output_embeddings(self) -> layers.OutputProjection:
+        layer = self
+        for name in self.output_embeddings_name.split("."):
+            layer = getattr(layer, layers.attribute_name(name))
+        return layer
+
+    def set_output_embeddings(self, value: layers.OutputProjection) -> None:
+        parent_path, _, name = self.output_embeddings_name.rpartition(".")
+        parent = self
+        for part in parent_path.split(".") if parent_path else ():
+            parent = getattr(parent, layers.attribute_name(part))
+        layers.set_layer(parent, name, value)
+
+
+class ForImageClassification(HeadModel):
+    """One label (or score) per image: ``classifier(pooled)``, loss by ``problem_type``.
+
+    Hook: :meth:`pooled_output` (default: the first position, e.g. a class token). With
+    ``num_labels == 0`` the classifier is the identity and the logits are the features.
+    """
+
+    output_class = ImageClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.classifier = (layers.Linear(config.hidden_size, config.num_labels, **self.layer_options)
+                           if config.num_labels > 0 else keras.layers.Identity(dtype=self.dtype_policy))
+
+    def pooled_output(self, base_output: ModelOutput, inputs: dict[str, Any]):
+        return _first_token(base_output)
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.classifier(self.pooled_output(base_output, inputs))
+        loss = losses.sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForMaskedImageModeling(HeadModel):
+    """Reconstructs the pixels of masked patches (SimMIM): L1 loss over the masked patches.
+
+    The architecture writes :meth:`build_head` (its decoder) and :meth:`reconstruct`; the loss
+    needs ``bool_masked_pos`` ``(batch, num_patches)`` among the inputs, and
+    ``config.patch_size`` equal to ``config.encoder_stride`` so the reconstruction has the
+    input's size.
+    """
+
+    output_class = MaskedImageModelingOutput
+    loss_input_names = ()
+
+    def reconstruct(self, base_output: ModelOutput, inputs: dict[str, Any]):
+        raise NotImplementedError
+
+    def head_outputs(self, base_output, inputs):
+        mask = inputs.get("bool_masked_pos")
+        if mask is not None and getattr(self.config, "encoder_stride", None) not in (None, self.config.patch_size):
+            raise ValueError(
+                f"bool_masked_pos needs config.patch_size == config.encoder_stride, so that the reconstruction has the "
+                f"input's size; got patch_size={self.config.patch_size}, encoder_stride={self.config.encoder_stride}"
+            )
+        reconstruction = self.reconstruct(base_output, inputs)
+        loss = None
+        if mask is not None:
+            loss = losses.masked_image_modeling_loss(inputs[self.main_input_name], reconstruction, mask,
+                                                     self.config.patch_size)
+        return {"loss": loss, "reconstruction": reconstruction}
