@@ -35,6 +35,7 @@ SHARED_BLOCKS = (
     "Embeddings",
     "Encoder",
     "Pooler",
+    "PatchEmbeddings",
 )
 CONSTRUCTION_ONLY = {"self", "dtype", "param_dtype", "initializer_range", "name", "parent", "kwargs", "args"}
 RUNTIME_ONLY = {"self", "training", "deterministic"}
