@@ -134,7 +134,8 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
 
     def _init_weights(self, module: nn.Module, only: set[str] | None = None) -> None:
         """Initialise ``module``'s own tensors (``only`` some of them). Override to add cases."""
-        layers.init_module(module, self.config.initializer_range, only)
+        # transformers' default when a config has no initializer_range
+        layers.init_module(module, getattr(self.config, "initializer_range", 0.02), only)
 
     def resolve_output_flags(
         self, output_attentions: bool | None, output_hidden_states: bool | None, return_dict: bool | None
@@ -305,7 +306,7 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
             new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
         if not isinstance(new_num_tokens, int) or new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be a positive integer, got {new_num_tokens!r}")
-        std = self.config.initializer_range
+        std = getattr(self.config, "initializer_range", 0.02)
         new = layers.resize_embedding(old, new_num_tokens, std)
         self.set_input_embeddings(new)
         output = self.get_output_embeddings()
