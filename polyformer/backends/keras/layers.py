@@ -7,8 +7,8 @@ what is Keras' own differs: each block also takes ``initializer_range`` and Kera
 weights as soon as it is constructed), and the expanded attention ``mask`` is an additive bias.
 
 Leaves, which own weights and say how each maps to the checkpoint layout
-(:meth:`canonical_weights`): :class:`Linear`, :class:`LayerNorm`, :class:`Embedding`,
-:class:`Parameter`, :class:`OutputProjection`.
+(:meth:`canonical_weights`): :class:`Linear`, :class:`Conv2d`, :class:`LayerNorm`,
+:class:`Embedding`, :class:`Parameter`, :class:`OutputProjection`.
 
 Blocks (taking plain sizes, not a config; attribute names are those of the ``transformers``
 checkpoints):
@@ -24,7 +24,9 @@ checkpoints):
   every attribute named by :class:`LayerNames`;
 * :class:`Encoder`: the stack of layers, with the mask, hidden states, attentions, head masks
   and pruning handled once;
-* :class:`Pooler`: ``activation(dense(first position))``.
+* :class:`Pooler`: ``activation(dense(first position))``;
+* :class:`PatchEmbeddings`: ``(batch, channels, height, width)`` images -> one vector per patch
+  (ViT), through a strided :class:`Conv2d`.
 
 Names: the canonical name of a weight is the path of attribute names that leads to it
 (:func:`named_canonical_weights`), so a model gets the PyTorch names by naming its attributes
@@ -55,7 +57,7 @@ from keras import ops  # noqa: E402
 from ...core.layer_names import LayerNames
 from ...core import inputs  # noqa: E402
 from ...core.configuration import ACTIVATIONS  # noqa: E402
-from ...core.numerics import kept_head_features, sinusoidal_table  # noqa: E402
+from ...core.numerics import kept_head_features, patch_grid, sinusoidal_table, to_pair  # noqa: E402
 from ...core.outputs import BaseModelOutput  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
@@ -80,11 +82,13 @@ __all__ = [
     "Embeddings",
     "Encoder",
     "Pooler",
+    "PatchEmbeddings",
     "apply_chunked",
     "check_choice_inputs",
     "prune_linear",
     "CanonicalWeight",
     "Linear",
+    "Conv2d",
     "LayerNorm",
     "Embedding",
     "Parameter",
@@ -301,6 +305,40 @@ def prune_linear(layer: Linear, index: np.ndarray, dim: int = 0) -> Linear:
         bias = ops.convert_to_numpy(layer.bias)
         new.bias.assign(bias[index] if dim == 0 else bias)
     return new
+
+
+class Conv2d(keras.layers.Layer):
+    """A PyTorch ``nn.Conv2d`` (no padding) on channels-last images: ``(batch, height, width, in)`` -> ``(..., out)``.
+
+    Channels last is what TensorFlow convolves on CPU; callers holding channels-first images
+    (as PyTorch and the image processors give them) transpose first, as :class:`PatchEmbeddings`
+    does. The kernel is held in the checkpoint's layout, PyTorch's ``(out, in, kernel_h,
+    kernel_w)``, and turned to TensorFlow's ``(kernel_h, kernel_w, in, out)`` at each call (a
+    transpose XLA folds away): a Keras-layout kernel would not map to the checkpoint by one
+    reversal of its axes (:class:`CanonicalWeight`'s ``transpose``) when the kernel is not square.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, *, initializer_range: float = 0.02,
+                 use_bias: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = to_pair(kernel_size), to_pair(stride)
+        self._kernel_init = normal_initializer(initializer_range)
+        self.kernel = self.add_weight(shape=(out_channels, in_channels, *self.kernel_size),
+                                      initializer=self._kernel_init, name="kernel")
+        self.bias = self.add_weight(shape=(out_channels,), initializer="zeros", name="bias") if use_bias else None
+        self.built = True
+
+    def call(self, x):
+        kernel = ops.transpose(self.kernel, (2, 3, 1, 0))
+        y = ops.conv(x, kernel, strides=self.stride, padding="valid", data_format="channels_last")
+        return y + self.bias if self.bias is not None else y
+
+    def canonical_weights(self) -> dict[str, CanonicalWeight]:
+        weights = {"weight": CanonicalWeight(self.kernel, self._kernel_init)}
+        if self.bias is not None:
+            weights["bias"] = CanonicalWeight(self.bias, constant_initializer(0.0))
+        return weights
 
 
 class LayerNorm(keras.layers.Layer):
@@ -946,6 +984,38 @@ class Pooler(Block):
 
     def call(self, hidden_states):
         return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class PatchEmbeddings(Block):
+    """``(batch, channels, height, width)`` images -> ``(batch, patches, hidden)``: a strided convolution.
+
+    ``projection`` (a :class:`Conv2d` whose kernel and stride are the patch size) embeds each
+    non-overlapping patch; patches are read row by row, pixels that fill no whole patch are
+    left out. ``image_size`` is the size the model was built for (its position table's grid,
+    :attr:`grid`); other sizes are the caller's business (ViT interpolates its positions). The
+    images come channels first, as in PyTorch and from the image processors. The pixels are
+    checked first (:func:`polyformer.core.inputs.check_pixel_values`) and cast to the dtype the
+    weights compute in.
+    """
+
+    def __init__(self, image_size, patch_size, num_channels: int, hidden_size: int, *,
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.image_size, self.patch_size = to_pair(image_size), to_pair(patch_size)
+        self.num_channels = num_channels
+        self.grid = patch_grid(self.image_size, self.patch_size)
+        self.num_patches = self.grid[0] * self.grid[1]
+        self.projection = Conv2d(num_channels, hidden_size, self.patch_size, self.patch_size, **self.options)
+
+    def call(self, pixel_values):
+        inputs.check_pixel_values(input_facts("pixel_values", pixel_values, values=False), self.num_channels,
+                                  self.patch_size)
+        pixel_values = ops.cast(pixel_values, self.compute_dtype)
+        patches = self.projection(ops.transpose(pixel_values, (0, 2, 3, 1)))  # (batch, rows, columns, hidden)
+        rows, columns, hidden = patches.shape[1:]
+        if rows is not None and columns is not None:  # known when traced too, unless a signature leaves sizes open
+            return ops.reshape(patches, (-1, rows * columns, hidden))
+        return ops.reshape(patches, (ops.shape(patches)[0], -1, hidden))
 
 
 # ---- multiple choice --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def register_architectures(register):
             tasks=("base", "image-classification", "masked-image-modeling"),
             models={
                 "torch": f"{_PKG}.modeling_torch:ViT",
+                "keras": f"{_PKG}.modeling_keras:TFViT",
             },
         )
     )
