@@ -16,6 +16,7 @@ def register_architectures(register):
             tasks=("base", "image-classification", "masked-image-modeling"),
             models={
                 "torch": f"{_PKG}.modeling_torch:ViT",
+                "flax": f"{_PKG}.modeling_flax:FlaxViT",
             },
         )
     )
