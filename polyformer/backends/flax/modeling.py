@@ -8,7 +8,8 @@ A Flax model here is a small wrapper object, as in the Hugging Face Flax API:
 * ``model.params`` is its parameter pytree (nested dicts of JAX arrays).
 * ``model(input_ids, attention_mask=...)`` runs the module with ``model.params`` (or the
   ``params=`` given), jit-compiled; JAX caches one compiled function per input shape and
-  per value of the static flags (``train``, ``output_hidden_states``, ``output_attentions``).
+  per value of the static flags (``train``, ``output_hidden_states``, ``output_attentions``, and any
+  input given as a Python bool, such as ViT's ``interpolate_pos_encoding``).
 
 Nothing here knows a modality: the inputs are whatever the base model's module takes
 (``main_input_name`` first), and the module is traced for its parameter shapes on the

@@ -198,6 +198,9 @@ class FlaxViTModule(BaseModule):
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
+        if isinstance(interpolate_pos_encoding, jax.core.Tracer):  # it decides shapes: it cannot be traced
+            raise TypeError("interpolate_pos_encoding must be a Python bool, got a traced array: under jax.jit, "
+                            "pass it as a static argument (static_argnames)")
         embeddings = self.embeddings(pixel_values, bool_masked_pos, bool(interpolate_pos_encoding),
                                      deterministic=not train)
         encoded = self.encoder(embeddings, None, head_mask, output_attentions, output_hidden_states,
