@@ -23,7 +23,8 @@ names the checkpoint tensors):
 * :class:`Encoder`: the stack of layers (``layer.0``, ``layer.1``...), with masks, hidden
   states, attentions and head masks handled once;
 * :class:`Pooler`: ``activation(dense(first position))``;
-* :class:`OutputProjection`: a vocabulary projection that can reuse the word embeddings.
+* :class:`OutputProjection`: a vocabulary projection that can reuse the word embeddings;
+* :class:`PatchEmbeddings`: images cut into patches, each projected to a vector (ViT and kin).
 
 Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask`,
 :func:`expand_head_mask`, :func:`apply_chunked`, :func:`check_choice_inputs`, :func:`dense`,
@@ -53,7 +54,7 @@ import numpy as np
 from ...core.layer_names import LayerNames
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
-from ...core.numerics import sinusoidal_table
+from ...core.numerics import patch_grid, sinusoidal_table, to_pair
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "Encoder",
     "Pooler",
     "OutputProjection",
+    "PatchEmbeddings",
     "apply_chunked",
     "check_choice_inputs",
     "dense",
@@ -81,6 +83,7 @@ __all__ = [
     "recording_initializers",
     "normal_init",
     "normal_init_with_zero_row",
+    "truncated_normal_init",
     "zeros_init",
     "ones_init",
     "sinusoidal_init",
@@ -213,6 +216,27 @@ def normal_init_with_zero_row(std: float, row: int | None) -> Initializer:
         return table
 
     return Initializer(jax_fn, numpy_fn, f"normal(std={std}, row {row} zero)")
+
+
+def truncated_normal_init(std: float, bound: float = 2.0) -> Initializer:
+    """Normal(0, std) restricted to ``[-bound, bound]``: ``torch.nn.init.trunc_normal_(w, std=std)`` (ViT's weights).
+
+    The bound is absolute, as torch's ``a=-2, b=2`` are, not a number of standard deviations:
+    at ``std=0.02`` it is never reached; at ``std=1`` it cuts the tails beyond two sigma.
+    Values outside are drawn again, which is what truncating the distribution means.
+    """
+    def jax_fn(key, shape, dtype):
+        return jax.random.truncated_normal(key, -bound / std, bound / std, shape, dtype) * jnp.asarray(std, dtype)
+
+    def numpy_fn(rng, shape):
+        values = rng.standard_normal(shape) * std
+        outside = np.abs(values) > bound
+        while outside.any():
+            values[outside] = rng.standard_normal(int(outside.sum())) * std
+            outside = np.abs(values) > bound
+        return values
+
+    return Initializer(jax_fn, numpy_fn, f"truncated_normal(std={std}, bound={bound})")
 
 
 def zeros_init() -> Initializer:
@@ -731,6 +755,56 @@ class OutputProjection(nn.Module):
         if bias is None:
             bias = self.param("bias", zeros_init(), (self.features,), self.dtype)
         return jnp.dot(x.astype(self.dtype), kernel) + bias
+
+
+# ---- images ---------------------------------------------------------------------------------
+class PatchEmbeddings(nn.Module):
+    """``(batch, channels, height, width)`` images -> ``(batch, patches, hidden)``: a strided convolution.
+
+    As the PyTorch block: ``projection`` (a convolution whose kernel and stride are the patch
+    size) embeds each non-overlapping patch; patches are read row by row. ``image_size`` is the
+    size the model was built for (its position table's grid, :attr:`grid`); other sizes are the
+    caller's business (ViT interpolates its positions). The pixels are checked first
+    (:func:`polyformer.core.inputs.check_pixel_values`) and cast to the weights' dtype.
+
+    Images come channels first, as image processors make them and PyTorch takes them; they are
+    turned channels last for Flax's convolution, whose ``(kh, kw, in, out)`` kernel is exported
+    in PyTorch's ``(out, in, kh, kw)`` layout (:func:`to_canonical_layout`).
+    """
+
+    image_size: Any
+    patch_size: Any
+    num_channels: int
+    hidden_size: int
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        # (height, width) pairs, however given: the grid and the error messages read them so.
+        object.__setattr__(self, "image_size", to_pair(self.image_size))
+        object.__setattr__(self, "patch_size", to_pair(self.patch_size))
+        super().__post_init__()
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The ``(rows, columns)`` of patches in an image of ``image_size``."""
+        return patch_grid(self.image_size, self.patch_size)
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @nn.compact
+    def __call__(self, pixel_values: Array) -> Array:
+        inputs.check_pixel_values(input_facts("pixel_values", pixel_values, values=False), self.num_channels,
+                                  self.patch_size)
+        pixels = jnp.asarray(pixel_values).astype(self.dtype).transpose(0, 2, 3, 1)  # NCHW -> NHWC
+        projection = nn.Conv(self.hidden_size, kernel_size=self.patch_size, strides=self.patch_size, padding="VALID",
+                             kernel_init=normal_init(self.initializer_range), bias_init=zeros_init(), dtype=self.dtype,
+                             param_dtype=self.dtype, name="projection")
+        embedded = projection(pixels)  # (batch, rows, columns, hidden); pixels beyond the last whole patch are unread
+        batch, rows, columns, hidden = embedded.shape
+        return embedded.reshape(batch, rows * columns, hidden)
 
 
 # ---- multiple choice --------------------------------------------------------------------------

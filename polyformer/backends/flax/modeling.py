@@ -8,7 +8,8 @@ A Flax model here is a small wrapper object, as in the Hugging Face Flax API:
 * ``model.params`` is its parameter pytree (nested dicts of JAX arrays).
 * ``model(input_ids, attention_mask=...)`` runs the module with ``model.params`` (or the
   ``params=`` given), jit-compiled; JAX caches one compiled function per input shape and
-  per value of the static flags (``train``, ``output_hidden_states``, ``output_attentions``).
+  per value of the static flags (``train``, ``output_hidden_states``, ``output_attentions``, and any
+  input given as a Python bool, such as ViT's ``interpolate_pos_encoding``).
 
 Nothing here knows a modality: the inputs are whatever the base model's module takes
 (``main_input_name`` first), and the module is traced for its parameter shapes on the
@@ -397,17 +398,23 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         if train and dropout_rng is None:
             self._dropout_key, dropout_rng = jax.random.split(self._dropout_key)
         arrays = self._name_inputs(args, inputs)
+        # An input given as a Python bool is a switch (ViT's interpolate_pos_encoding), not data: it stays a
+        # Python value, static under jit (one compile per value, as the output flags), so the module can branch on it.
+        switches = tuple(sorted((k, bool(v)) for k, v in arrays.items() if isinstance(v, (bool, np.bool_))))
+        arrays = {k: v for k, v in arrays.items() if k not in dict(switches)}
         arrays = {k: (_inputs.as_array(k, v) if isinstance(v, (list, tuple)) else v) for k, v in arrays.items()}
         # Read dtypes and values as given, before jnp.asarray wraps int64 to int32 and jit hides the values.
         facts = {k: input_facts(k, v, values=self._reads_values(k, v)) for k, v in arrays.items() if v is not None}
         self._check_inputs_before_jit(facts)
         arrays = {k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()}
         if self._jitted is None:
-            self._jitted = jax.jit(self._apply, static_argnames=("train", "output_hidden_states", "output_attentions"))
+            self._jitted = jax.jit(self._apply,
+                                   static_argnames=("switches", "train", "output_hidden_states", "output_attentions"))
         output = self._jitted(
             self.params if params is None else params,
             arrays,
             dropout_rng if train else None,
+            switches=switches,
             train=bool(train),
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
@@ -449,10 +456,10 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         JAX cannot raise from inside ``jit``, where an out-of-range label only makes the loss NaN.
         """
 
-    def _apply(self, params, arrays, dropout_rng, *, train, output_hidden_states, output_attentions):
+    def _apply(self, params, arrays, dropout_rng, *, switches=(), train, output_hidden_states, output_attentions):
         rngs = {"dropout": dropout_rng} if train else {}
         output = self.module.apply(
-            {"params": params}, **arrays, train=train, output_hidden_states=output_hidden_states,
+            {"params": params}, **arrays, **dict(switches), train=train, output_hidden_states=output_hidden_states,
             output_attentions=output_attentions, return_dict=True, rngs=rngs,
         )
         register_output_pytree(type(output))  # before jit flattens it

@@ -17,6 +17,7 @@ def register_architectures(register):
             models={
                 "torch": f"{_PKG}.modeling_torch:ViT",
                 "keras": f"{_PKG}.modeling_keras:TFViT",
+                "flax": f"{_PKG}.modeling_flax:FlaxViT",
             },
         )
     )
