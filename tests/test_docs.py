@@ -18,6 +18,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,10 @@ def fresh_registry():
 @pytest.mark.parametrize("path", [p for p in DOCS if blocks(p, "python")], ids=lambda p: p.name)
 def test_python_blocks_run(path, tmp_path, monkeypatch, fresh_registry):
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": f"docs_{path.stem}"}
+    # A real module, as a reader's script is: dataclasses (Flax modules) look their module up.
+    module = types.ModuleType(f"docs_{path.stem.replace('-', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     for number, code in enumerate(blocks(path, "python"), start=1):
         try:
             exec(compile(code, f"{path.name} (python block {number})", "exec"), namespace)
