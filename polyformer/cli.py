@@ -218,8 +218,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                               attention_mask=batch_again["attention_mask"]).last_hidden_state))
     print(f"max abs difference after the round trip: {float(np.abs(hidden - hidden_again).max()):.2e}")
     print("files:", ", ".join(sorted(p.name for p in out.iterdir() if p.is_file())))
-    print(f"\nDone. Inspect the checkpoint with: polyformer inspect {out}")
+    _demo_image(out / "vision", framework, step)
+    print(f"\nDone. Inspect the checkpoints with: polyformer inspect {out} (and {out / 'vision'})")
     return 0
+
+
+def _demo_image(out: Path, framework: str, step) -> None:
+    """The guide's vision part: an image processor (default, then customised), then a tiny ViT classifier."""
+    import numpy as np
+
+    from . import AutoImageProcessor, AutoModelForImageClassification, ViTConfig, ViTImageProcessor
+
+    step("7. An image processor for vision (ViTImageProcessor), and a customised one")
+    print(ViTImageProcessor())
+    my_vit_extractor = ViTImageProcessor(resample="PIL.Image.BOX", do_normalize=False, image_mean=[0.3, 0.3, 0.3])
+    print(my_vit_extractor)
+
+    try:
+        from PIL import Image
+    except ImportError:
+        print("(Pillow is not installed, so no pictures: pip install 'polyformer[vision]')")
+        return
+    step(f"8. A tiny ViT image classifier ({framework}, random weights) on two synthetic pictures")
+    processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+                       patch_size=8, num_labels=3, id2label={0: "sky", 1: "grass", 2: "sand"})
+    model = AutoModelForImageClassification.from_config(config, framework=framework)
+    if hasattr(model, "eval"):
+        model.eval()
+    rows, columns = np.mgrid[0:48, 0:64]
+    gradient = np.stack([rows * 5, columns * 4, 255 - rows * 5], axis=-1).astype(np.uint8)
+    pictures = [Image.fromarray(gradient, "RGB"), Image.fromarray(gradient[:40, :40, 0], "L").convert("RGB")]
+    tensors = {"torch": "pt", "keras": "tf", "flax": "jax"}.get(framework, "np")
+    pixels = processor(pictures, return_tensors=tensors)["pixel_values"]
+    logits = np.asarray(_to_numpy(model(pixels).logits))
+    print(f"pixel_values: shape {tuple(np.asarray(_to_numpy(pixels)).shape)} (a 64x48 and a 40x40 picture, resized)")
+    print("labels (random weights, so arbitrary):", [config.id2label[int(i)] for i in logits.argmax(-1)])
+
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    again = AutoModelForImageClassification.from_pretrained(out, framework=framework)
+    pixels_again = AutoImageProcessor.from_pretrained(out)(pictures, return_tensors=tensors)["pixel_values"]
+    logits_again = np.asarray(_to_numpy(again(pixels_again).logits))
+    print(f"saved to {out} and loaded back: max abs difference {float(np.abs(logits - logits_again).max()):.2e}")
 
 
 def _to_numpy(tensor):
