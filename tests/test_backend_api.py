@@ -35,6 +35,10 @@ SHARED_BLOCKS = (
     "Embeddings",
     "Encoder",
     "Pooler",
+    "ConvLayer",
+    "ConvFeatureEncoder",
+    "PositionalConvEmbedding",
+    "TDNNLayer",
 )
 CONSTRUCTION_ONLY = {"self", "dtype", "param_dtype", "initializer_range", "name", "parent", "kwargs", "args"}
 RUNTIME_ONLY = {"self", "training", "deterministic"}
