@@ -769,11 +769,17 @@ CONV_NORMS = (None, "group", "layer")
 
 
 class ConvLayer(nn.Module):
-    """``activation(norm(conv(x)))`` on ``(batch, channels, time)``: one layer of a convolutional feature encoder.
+    """``activation(norm(conv(x)))`` on ``(batch, time, channels)``: one layer of a convolutional feature encoder.
 
     ``norm`` is None, ``"group"`` (a GroupNorm with one group per channel: each channel is
     normalised over time, as wav2vec2-base's first layer does) or ``"layer"`` (a LayerNorm over
-    the channels of each frame). Attribute names are the checkpoints': ``conv``, ``layer_norm``.
+    the channels of each frame). Attribute names are the checkpoints': ``conv`` (a Conv1d, its
+    weight ``(out, in, kernel)``), ``layer_norm``.
+
+    Frames are kept time-major, ``(batch, time, channels)``, as the transformer reads them (and
+    as Keras and Flax lay out convolutions): PyTorch's convolution kernels then read and write
+    them in place, where ``(batch, channels, time)`` makes them reorder every layer's input into a
+    copy (for wav2vec2-base on four 10 s clips: 40% less peak memory, and faster).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, *, bias: bool = False,
@@ -792,18 +798,61 @@ class ConvLayer(nn.Module):
             self.layer_norm = None
         self.activation = get_activation(activation)
 
+    def output_lengths(self, lengths):
+        return conv_output_length(lengths, self.conv.kernel_size, self.conv.stride)
+
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.conv(hidden_states)
+        """``(batch, time, in_channels)`` -> ``(batch, frames, out_channels)``."""
+        hidden_states = self.convolve(hidden_states)
         if self.norm == "group":
-            hidden_states = self.layer_norm(hidden_states)
+            hidden_states = self.group_norm(hidden_states)
         elif self.norm == "layer":
-            hidden_states = self.layer_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+            hidden_states = self.layer_norm(hidden_states)
         # Without autograd the activation may overwrite the fresh buffer (a whole clip's channels).
         return self.activation(hidden_states, inplace=not torch.is_grad_enabled())
 
+    def convolve(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """``conv`` over time, time-major in and out.
+
+        With one input channel (the waveform) it is the product of the signal's windows (a
+        strided view, no copy) with the weights ``(kernel, out)``: PyTorch's convolution kernels
+        are slow for a single input channel (1.7x slower for wav2vec2-base's first layer).
+        Otherwise a 2-D convolution over a height-1 image in channels-last layout, which is
+        exactly ``(batch, time, channels)`` in memory.
+        """
+        conv = self.conv
+        (kernel,), (stride,) = conv.kernel_size, conv.stride
+        if conv.in_channels == 1:
+            signal = hidden_states[..., 0].contiguous()
+            frames = (signal.shape[1] - kernel) // stride + 1
+            windows = signal.as_strided((signal.shape[0], frames, kernel), (signal.stride(0), stride, 1))
+            output = torch.matmul(windows, conv.weight.view(conv.out_channels, kernel).t())
+            return output if conv.bias is None else output.add_(conv.bias)
+        image = hidden_states.transpose(1, 2).unsqueeze(2)  # (batch, channels, 1, time), channels-last in memory
+        output = F.conv2d(image, conv.weight.unsqueeze(2), conv.bias, stride=(1, stride))
+        return output.squeeze(2).transpose(1, 2)
+
+    def group_norm(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Each channel normalised over time; without autograd, in place.
+
+        The in-place form takes the same statistics (the mean, then the spread about it) and
+        spares a second buffer as large as the layer's output (262 MB for wav2vec2-base's first
+        layer on four 10 s clips).
+        """
+        norm = self.layer_norm
+        if torch.is_grad_enabled() or hidden_states.dtype not in (torch.float32, torch.float64):
+            return norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        frames = hidden_states.shape[1]
+        hidden_states = hidden_states.sub_(hidden_states.mean(dim=1, keepdim=True))
+        # Squares summed a few thousand frames at a time: a small temporary, and PyTorch's norm kernels
+        # are slow (2.6x) reducing over the time axis of a time-major tensor.
+        squares = sum(torch.linalg.vecdot(part, part, dim=1) for part in hidden_states.split(4096, dim=1))
+        variance = (squares / frames)[:, None, :]
+        return hidden_states.mul_(norm.weight * torch.rsqrt(variance + norm.eps)).add_(norm.bias)
+
 
 class ConvFeatureEncoder(nn.Module):
-    """Raw waveforms ``(batch, samples)`` -> features ``(batch, conv_dim[-1], frames)``: a stack of :class:`ConvLayer`.
+    """Raw waveforms ``(batch, samples)`` -> features ``(batch, frames, conv_dim[-1])``: a stack of :class:`ConvLayer`.
 
     One layer per entry of ``conv_dim`` / ``conv_kernel`` / ``conv_stride`` (``conv_layers.0``...).
     ``norm="group"`` puts a per-channel GroupNorm on the first layer only (wav2vec2-base);
@@ -847,7 +896,7 @@ class ConvFeatureEncoder(nn.Module):
             inputs.check_audio_lengths(mask, self.receptive_field, where)
 
     def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-        hidden_states = input_values.to(self.conv_layers[0].conv.weight.dtype)[:, None]
+        hidden_states = input_values.to(self.conv_layers[0].conv.weight.dtype)[..., None]
         checkpointing = self.gradient_checkpointing and self.training
         for layer in self.conv_layers:
             hidden_states = call_layer(layer, hidden_states, checkpointing=checkpointing)
@@ -862,7 +911,8 @@ class PositionalConvEmbedding(nn.Module):
     ``(1, 1, kernel_size)``, the norm over the other two axes. It is PyTorch's weight-norm
     parametrization, so the weights are named as transformers writes them today:
     ``conv.parametrizations.weight.original0`` (``g``) and ``...original1`` (``v``). An even
-    kernel gives one frame too many, which is dropped from the end.
+    kernel gives one frame too many, which is dropped from the end. Run time-major, as
+    :class:`ConvLayer`.
     """
 
     def __init__(self, hidden_size: int, kernel_size: int, groups: int, *, activation: str = "gelu") -> None:
@@ -875,10 +925,13 @@ class PositionalConvEmbedding(nn.Module):
         self.activation = get_activation(activation)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.conv(hidden_states.transpose(1, 2))
+        conv = self.conv
+        image = hidden_states.transpose(1, 2).unsqueeze(2)  # (batch, hidden, 1, time), channels-last in memory
+        output = F.conv2d(image, conv.weight.unsqueeze(2), conv.bias, padding=(0, conv.padding[0]), groups=conv.groups)
+        output = output.squeeze(2).transpose(1, 2)
         if self.trim:
-            hidden_states = hidden_states[:, :, : -self.trim]
-        return self.activation(hidden_states, inplace=not torch.is_grad_enabled()).transpose(1, 2)
+            output = output[:, : -self.trim]
+        return self.activation(output, inplace=not torch.is_grad_enabled())
 
 
 class TDNNLayer(nn.Module):

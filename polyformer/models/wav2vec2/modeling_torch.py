@@ -355,7 +355,7 @@ class Wav2Vec2Model(Wav2Vec2PreTrainedModel):
             output_attentions, output_hidden_states, return_dict
         )
         self.feature_extractor.check_inputs(input_values, attention_mask)
-        features = self.feature_extractor(input_values).transpose(1, 2)
+        features = self.feature_extractor(input_values)
         frame_mask = None if attention_mask is None else self.frame_mask(attention_mask, features.shape[1])
         hidden_states, extract_features = self.feature_projection(features)
         hidden_states = self.mask_hidden_states(hidden_states, mask_time_indices, frame_mask)
