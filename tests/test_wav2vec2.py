@@ -502,3 +502,74 @@ def test_negatives_are_other_masked_frames_of_the_same_example():
     assert (negatives[1, 0] == 29 + 30).all() and (negatives[1, 29] == 0 + 30).all()  # the only other one
     with pytest.raises(ValueError, match="example 0 has a single masked frame"):
         sample_negative_indices((1, 5), 2, np.array([[0, 1, 0, 0, 0]], bool))
+
+
+# ---- training-time behaviour ------------------------------------------------------------------------
+QUIET = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+             final_dropout=0.0, layerdrop=0.0)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_layerdrop_skips_layers_while_training_only(framework):
+    config = polyformer.Wav2Vec2Config(**dict(TINY, **dict(QUIET, layerdrop=1.0), mask_time_prob=0.0))
+    model = our_class(framework, "base")(config)
+    inputs = waveforms(TINY)
+    trained = _harness(framework).forward(model, inputs, train=True, output_hidden_states=True)
+    assert len(trained["hidden_states"]) == config.num_hidden_layers + 1
+    for hidden in trained["hidden_states"][1:]:  # every layer skipped: each passes its input on
+        np.testing.assert_array_equal(hidden, trained["hidden_states"][0])
+    evaluated = _harness(framework).forward(model, inputs, output_hidden_states=True)
+    assert np.abs(evaluated["hidden_states"][-1] - evaluated["hidden_states"][0]).max() > 1e-3
+
+
+@pytest.mark.skipif("torch" not in FRAMEWORKS, reason="PyTorch is not installed")
+def test_spec_augment_masks_frames_and_channels_while_training():
+    config = polyformer.Wav2Vec2Config(**dict(TINY, **QUIET, mask_time_prob=0.5, mask_time_length=3,
+                                              mask_feature_prob=0.3, mask_feature_length=2))
+    model = polyformer.Wav2Vec2Model(config)
+    hidden = torch.randn(3, 40, config.hidden_size) + 5.0  # no value is 0 or the mask embedding by chance
+    real = torch.arange(40)[None, :] < torch.tensor([40, 30, 40])[:, None]
+    with torch.no_grad():
+        given = torch.zeros(3, 40, dtype=torch.bool)
+        given[0, 5:8] = True
+        masked = model.eval().mask_hidden_states(hidden.clone(), given)  # a given mask applies in eval mode too
+        assert torch.equal(masked[0, 5:8], model.masked_spec_embed.expand(3, -1))
+        assert torch.equal(masked[~given], hidden[~given])
+
+        model.train()
+        torch.manual_seed(0)
+        first = model.mask_hidden_states(hidden.clone(), frame_mask=real)
+        torch.manual_seed(0)
+        assert torch.equal(first, model.mask_hidden_states(hidden.clone(), frame_mask=real))  # torch's seed fixes it
+    channels = (first == 0).all(1)
+    frames = ((first == model.masked_spec_embed) | channels[:, None, :]).all(-1)  # masked frames lose channels too
+    assert frames.any(1).all() and not frames[1, 30:].any()  # spans on real frames only
+    assert channels.any(1).all()  # whole channels zeroed, in every example
+    kept = ~frames[..., None] & ~channels[:, None, :]
+    assert torch.equal(first[kept], hidden[kept])
+
+
+@pytest.mark.skipif("torch" not in FRAMEWORKS, reason="PyTorch is not installed")
+def test_gradient_checkpointing_and_freezing_the_feature_encoder():
+    config = polyformer.Wav2Vec2Config(**dict(TINY, **QUIET, mask_time_prob=0.0))
+    torch.manual_seed(0)
+    model = polyformer.Wav2Vec2ForCTC(config).train()
+    inputs = {k: torch.from_numpy(v) for k, v in waveforms(TINY).items()}
+    inputs.update({k: torch.from_numpy(v) for k, v in loss_inputs("ctc", TINY, waveforms(TINY)).items()})
+
+    def gradients():
+        model.zero_grad()
+        model(**inputs).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    plain = gradients()
+    model.gradient_checkpointing_enable()
+    assert model.wav2vec2.feature_extractor.gradient_checkpointing and model.wav2vec2.encoder.gradient_checkpointing
+    checkpointed = gradients()
+    assert plain.keys() == checkpointed.keys()
+    for name in plain:  # recomputed in the backward pass: the same numbers
+        assert_close(checkpointed[name], plain[name], name=name)
+    model.freeze_feature_encoder()
+    frozen = gradients()
+    assert not any(name.startswith("wav2vec2.feature_extractor.") for name in frozen)
+    assert "lm_head.weight" in frozen
