@@ -470,6 +470,9 @@ def test_heads_that_refuse_adapters_and_ctc_without_a_vocabulary(framework):
         our_class(framework, "audio-classification")(polyformer.Wav2Vec2Config(**CONFIGS["adapter"]))
     with pytest.raises(ValueError, match=r"needs config.vocab_size.*from_pretrained\(\.\.\., vocab_size=\.\.\.\)"):
         our_class(framework, "ctc")(polyformer.Wav2Vec2Config(**dict(TINY, vocab_size=None)))
+    no_blank = our_class(framework, "ctc")(polyformer.Wav2Vec2Config(**dict(TINY, pad_token_id=None)))
+    with pytest.raises(ValueError, match="needs config.pad_token_id for its loss: it is the CTC blank"):
+        _harness(framework).forward(no_blank, {"input_values": _wave(2, 500), "labels": np.ones((2, 3), np.int64)})
 
 
 # ---- masking helpers ----------------------------------------------------------------------------------

@@ -456,6 +456,8 @@ class ForCTC(AudioHead):
         loss = None
         if labels is not None:
             config = self.config
+            if config.pad_token_id is None:
+                raise ValueError(f"{type(self).__name__} needs config.pad_token_id for its loss: it is the CTC blank")
             loss = losses.ctc_loss(logits, labels, self.output_lengths(inputs), blank=config.pad_token_id,
                                    reduction=getattr(config, "ctc_loss_reduction", "mean"),
                                    zero_infinity=getattr(config, "ctc_zero_infinity", False))

@@ -113,7 +113,7 @@ def masked_image_modeling_loss(pixel_values: torch.Tensor, reconstruction: torch
 
 
 def ctc_loss(logits: torch.Tensor, labels: torch.Tensor, output_lengths: torch.Tensor, *, blank: int,
-             reduction: str = "sum", zero_infinity: bool = False) -> torch.Tensor:
+             reduction: str = "mean", zero_infinity: bool = False) -> torch.Tensor:
     """Connectionist temporal classification: ``logits`` ``(batch, frames, vocab)``, of which the first
     ``output_lengths[i]`` frames are example ``i``'s; ``labels`` ``(batch, target_length)`` padded with -100.
 
