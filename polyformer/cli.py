@@ -219,7 +219,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"max abs difference after the round trip: {float(np.abs(hidden - hidden_again).max()):.2e}")
     print("files:", ", ".join(sorted(p.name for p in out.iterdir() if p.is_file())))
     _demo_image(out / "vision", framework, step)
-    print(f"\nDone. Inspect the checkpoints with: polyformer inspect {out} (and {out / 'vision'})")
+    _demo_speech(out / "speech", framework, step)
+    print(f"\nDone. Inspect the checkpoints with: polyformer inspect {out}  (and {out / 'vision'}, {out / 'speech'})")
     return 0
 
 
@@ -261,6 +262,69 @@ def _demo_image(out: Path, framework: str, step) -> None:
     pixels_again = AutoImageProcessor.from_pretrained(out)(pictures, return_tensors=tensors)["pixel_values"]
     logits_again = np.asarray(_to_numpy(again(pixels_again).logits))
     print(f"saved to {out} and loaded back: max abs difference {float(np.abs(logits - logits_again).max()):.2e}")
+
+
+#: The demo's CTC vocabulary: the blank (``<pad>``), special tokens, the word delimiter and the letters.
+_SPEECH_VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ'"]
+
+
+def _demo_speech(out: Path, framework: str, step) -> None:
+    """The guide's audio half: a feature extractor, a CTC tokenizer, a processor, then a tiny speech model."""
+    import numpy as np
+
+    from . import (AutoModelForCTC, AutoProcessor, Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor,
+                   Wav2Vec2Processor)
+    from .core.plugins import get_registry
+
+    out.mkdir(parents=True, exist_ok=True)
+    step("9. A feature extractor for audio (Wav2Vec2FeatureExtractor(padding_value=1.0, do_normalize=True))")
+    feature_extractor = Wav2Vec2FeatureExtractor(padding_value=1.0, do_normalize=True)
+    print(feature_extractor)
+
+    vocab_file = out / "vocab.json"
+    vocab_file.write_text(json.dumps({token: i for i, token in enumerate(_SPEECH_VOCAB)}, indent=1), encoding="utf-8")
+    step(f"10. A CTC tokenizer from our own vocabulary ({vocab_file.name}, {len(_SPEECH_VOCAB)} tokens) and a processor")
+    tokenizer = Wav2Vec2CTCTokenizer(vocab_file=str(vocab_file))
+    processor = Wav2Vec2Processor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+    print("'HELLO WORLD' -> ids:", tokenizer("HELLO WORLD")["input_ids"])
+
+    registry = get_registry()
+    have = [b.name for b in registry.frameworks_by_priority()
+            if b.name in registry.architecture("wav2vec2").models and b.is_available()]
+    if not have:
+        print("(no installed framework has Wav2Vec2 models: the speech model steps are skipped)")
+        return
+    speech_framework = framework if framework in have else have[0]
+    note = "" if speech_framework == framework else f"; Wav2Vec2 has no {framework} model yet"
+    step(f"11. A tiny Wav2Vec2ForCTC ({speech_framework}, random weights{note}) on two synthetic waveforms")
+    # wav2vec2-base's convolution stack (a frame per 20 ms), narrow; a small transformer on top.
+    config = Wav2Vec2Config(vocab_size=len(_SPEECH_VOCAB), pad_token_id=tokenizer.pad_token_id, hidden_size=32,
+                            num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
+                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    model = AutoModelForCTC.from_config(config, framework=speech_framework)
+    if hasattr(model, "eval"):
+        model.eval()
+    rate = feature_extractor.sampling_rate
+    time = np.arange(rate) / rate
+    waves = [np.sin(2 * np.pi * 440 * time).astype(np.float32),  # 1 s of A4
+             np.sin(2 * np.pi * (200 + 300 * time[: rate * 6 // 10]) * time[: rate * 6 // 10]).astype(np.float32)]
+    tensors = {"torch": "pt", "keras": "tf", "flax": "jax"}.get(speech_framework, "np")
+    batch = processor(audio=waves, sampling_rate=rate, padding=True, return_tensors=tensors)
+    logits = np.asarray(_to_numpy(model(input_values=batch["input_values"]).logits))
+    transcripts = processor.batch_decode(logits.argmax(-1), skip_special_tokens=True)
+    print(f"input_values: shape {tuple(np.asarray(_to_numpy(batch['input_values'])).shape)} (1 s and 0.6 s, padded)")
+    print(f"logits: shape {logits.shape} (a frame per {config.inputs_to_logits_ratio} samples, 20 ms)")
+    print("transcripts (random weights, so arbitrary letters):", transcripts)
+
+    step(f"12. Save the speech model and processor to {out} and load them back with the Auto classes")
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    again = AutoModelForCTC.from_pretrained(out, framework=speech_framework)
+    processor_again = AutoProcessor.from_pretrained(out)
+    batch_again = processor_again(audio=waves, sampling_rate=rate, padding=True, return_tensors=tensors)
+    logits_again = np.asarray(_to_numpy(again(input_values=batch_again["input_values"]).logits))
+    same = processor_again.batch_decode(logits_again.argmax(-1), skip_special_tokens=True) == transcripts
+    print(f"same transcripts after the round trip: {same}")
 
 
 def _to_numpy(tensor):

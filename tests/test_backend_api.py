@@ -36,6 +36,10 @@ SHARED_BLOCKS = (
     "Encoder",
     "Pooler",
     "PatchEmbeddings",
+    "ConvLayer",
+    "ConvFeatureEncoder",
+    "PositionalConvEmbedding",
+    "TDNNLayer",
 )
 CONSTRUCTION_ONLY = {"self", "dtype", "param_dtype", "initializer_range", "name", "parent", "kwargs", "args"}
 RUNTIME_ONLY = {"self", "training", "deterministic"}

@@ -1,5 +1,6 @@
 """The `polyformer` command: demo, inspect, and its errors."""
 
+import ast
 import re
 import subprocess
 import sys
@@ -29,6 +30,23 @@ def test_demo_walks_the_guide(framework, tmp_path):
     assert inspect.returncode == 0, inspect.stderr
     assert "model_type:    distilbert" in inspect.stdout
     assert "embeddings.word_embeddings.weight" in inspect.stdout
+
+    # The guide's speech half: feature extractor, CTC tokenizer, processor, then a tiny CTC model.
+    assert '"padding_value": 1.0' in out and '"do_normalize": true' in out
+    # H E L L O | W O R L D in the demo's vocabulary (<pad> <s> </s> <unk> | A..Z ').
+    assert "'HELLO WORLD' -> ids: [12, 9, 16, 16, 19, 4, 27, 19, 22, 16, 8]" in out
+    speech_framework = "torch" if framework == "flax" and "no flax model yet" in out else framework
+    assert f"A tiny Wav2Vec2ForCTC ({speech_framework}, random weights" in out
+    assert "input_values: shape (2, 16000)" in out and "logits: shape (2, 49, 32)" in out
+    line = re.search(r"transcripts \(random weights, so arbitrary letters\): (.*)", out)
+    transcripts = ast.literal_eval(line.group(1))
+    assert len(transcripts) == 2 and all(re.fullmatch(r"[A-Z' ]*", text) for text in transcripts), transcripts
+    assert "same transcripts after the round trip: True" in out
+    speech = tmp_path / "speech"
+    for name in ("config.json", "model.safetensors", "vocab.json", "preprocessor_config.json", "tokenizer_config.json"):
+        assert (speech / name).is_file(), name
+    inspect = run("inspect", str(speech))
+    assert inspect.returncode == 0 and "model_type:    wav2vec2" in inspect.stdout, inspect.stderr
 
 
 def test_errors_are_one_line(tmp_path):

@@ -43,6 +43,10 @@ __all__ = [
     "check_multi_label_targets",
     "check_span_positions",
     "check_pixel_values",
+    "check_input_values",
+    "check_audio_lengths",
+    "check_ctc_labels",
+    "check_one_hot_labels",
 ]
 
 #: Dtypes an embedding lookup takes (what PyTorch's ``nn.Embedding`` accepts).
@@ -366,6 +370,106 @@ def check_pixel_values(pixel_values: Facts | None, num_channels: int, patch_size
         raise ModelInputError(
             f"pixel_values has shape {_shape_text(shape)}: images of {height}x{width} pixels hold no whole "
             f"{patch_h}x{patch_w} patch"
+        )
+
+
+# ---- audio ---------------------------------------------------------------------------------
+def check_input_values(input_values: Facts | None, min_length: int, receptive_field: str = "") -> None:
+    """Raw waveforms as a feature extractor makes them: ``(batch, samples)`` floats, long enough for one frame.
+
+    ``min_length`` is the fewest samples the model turns into one output frame (the receptive
+    field of its convolutional feature encoder, described by ``receptive_field``); shorter
+    audio would fail deep inside a convolution.
+    """
+    if input_values is None:
+        raise ModelInputError(
+            "got no input_values: pass the audio, e.g. feature_extractor(audio, sampling_rate=16000, return_tensors=...)"
+        )
+    if not _is_floating(input_values.dtype):
+        raise ModelInputTypeError(
+            f"input_values must hold audio samples as floats (e.g. float32), got dtype {input_values.dtype}: "
+            f"pass the audio through the feature extractor, which converts (and normalises) it"
+        )
+    shape = input_values.shape
+    hint = ""
+    if shape is not None and len(shape) == 1:
+        hint = ": for one waveform add a batch axis (e.g. audio[None])"
+    elif shape is not None and len(shape) == 3:
+        hint = ": one mono waveform per row; mix multi-channel audio down first (e.g. audio.mean(-1))"
+    _check_rank(input_values, "(batch, samples)", 2, hint)
+    if shape is None:
+        return
+    batch, samples = shape
+    if batch == 0:
+        raise ModelInputError(f"input_values has shape {_shape_text(shape)}: a batch needs at least one waveform")
+    if samples is not None and samples < min_length:
+        raise ModelInputError(
+            f"input_values has shape {_shape_text(shape)}: waveforms of {samples} samples are shorter than the "
+            f"{min_length} samples the convolutional feature encoder needs for one frame (its receptive field"
+            f"{', ' + receptive_field if receptive_field else ''}); pad the audio or leave out shorter clips"
+        )
+
+
+def check_audio_lengths(attention_mask: Facts, min_length: int, receptive_field: str = "") -> None:
+    """Every waveform the ``attention_mask`` marks as audio gives at least one frame (see :func:`check_input_values`)."""
+    values = attention_mask.values
+    if values is None or values.size == 0:
+        return
+    lengths = np.asarray(values).astype(bool).sum(-1)
+    short = np.flatnonzero(lengths < min_length)
+    if short.size:
+        index = int(short[0])
+        raise ModelInputError(
+            f"attention_mask marks {int(lengths[index])} samples of example {index} as audio, fewer than the "
+            f"{min_length} samples the convolutional feature encoder needs for one frame (its receptive field"
+            f"{', ' + receptive_field if receptive_field else ''}); pad the audio or leave out shorter clips"
+        )
+
+
+def check_ctc_labels(labels: Facts, batch: int | None, vocab_size: int, frames: np.ndarray | None = None,
+                     blank: int | None = None, zero_infinity: bool = False) -> None:
+    """CTC transcripts: ``(batch, target_length)`` token ids in ``0..vocab_size-1``, padded with -100.
+
+    Positions holding -100 or the ``blank`` id are left out of the transcript. With ``frames``
+    (the output frames of each example) the transcripts must fit: CTC needs one frame per token,
+    plus a blank frame between two equal neighbours. A transcript that cannot fit has an
+    infinite loss; with ``zero_infinity`` it is allowed (its loss and gradient are zero, as
+    PyTorch documents), otherwise it is an error naming the example.
+    """
+    _check_index_dtype(labels, "token ids")
+    shape = labels.shape
+    if shape is not None and (len(shape) != 2 or (batch is not None and shape[0] is not None and shape[0] != batch)):
+        hint = ": for one transcript add a batch axis (e.g. labels[None])" if len(shape) == 1 else ""
+        raise ModelInputError(
+            f"{labels.name} has shape {_shape_text(shape)}, but CTC takes one transcript per waveform, shape "
+            f"({batch if batch is not None else 'batch'}, target_length), padded with {IGNORE_INDEX}{hint}"
+        )
+    _check_range(labels, vocab_size, f"the vocabulary (0..{vocab_size - 1}, or {IGNORE_INDEX} for padding)",
+                 ignore=IGNORE_INDEX)
+    if frames is None or labels.values is None or zero_infinity:
+        return
+    for index, (row, available) in enumerate(zip(np.asarray(labels.values), np.asarray(frames))):
+        tokens = row[(row != IGNORE_INDEX) & (row != (blank if blank is not None else IGNORE_INDEX))]
+        repeats = int(np.sum(tokens[1:] == tokens[:-1]))
+        needed = len(tokens) + repeats
+        if needed > int(available):
+            raise ModelInputError(
+                f"{labels.name} of example {index} need at least {needed} output frames ({len(tokens)} tokens"
+                f"{f', and a blank between each of {repeats} repeated pair(s)' if repeats else ''}), but its audio "
+                f"gives {int(available)} frames: CTC cannot align them (the loss would be infinite). Use longer "
+                f"audio or shorter transcripts, or set config.ctc_zero_infinity=True to give such examples a zero "
+                f"loss and gradient"
+            )
+
+
+def check_one_hot_labels(labels: Facts, logits_shape: tuple[int | None, ...]) -> None:
+    """One-hot (or per-class score) targets with the logits' shape; the loss reads their argmax."""
+    if not _is_numeric(labels.dtype):
+        raise ModelInputTypeError(f"{labels.name} must be numbers, got dtype {labels.dtype}")
+    if labels.shape is not None and not _same_sizes(labels.shape, tuple(logits_shape)):
+        raise ModelInputError(
+            f"{labels.name} has shape {_shape_text(labels.shape)}, but the model predicts logits of shape "
+            f"{_shape_text(tuple(logits_shape))}: expected one one-hot row per frame, the logits' shape"
         )
 
 

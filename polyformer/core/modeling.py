@@ -34,7 +34,7 @@ from .configuration import PretrainedConfig
 from .hub import resolve_folder
 from .io import folder_transaction
 
-__all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names"]
+__all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names", "rename_legacy_names"]
 
 logger = logging.getLogger("polyformer")
 
@@ -78,6 +78,27 @@ def map_checkpoint_names(checkpoint_names: list[str], model_names: set[str], pre
     return mapping
 
 
+def rename_legacy_names(checkpoint_names: list[str], rules: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Checkpoint name -> the name it has today, by a model class's ``legacy_checkpoint_names`` rules.
+
+    Each rule is ``(pattern, replacement)`` for :func:`re.sub`; the first rule whose pattern
+    matches a name rewrites it, and names no rule matches stay as they are. When a checkpoint
+    holds a tensor under both its old and its new name, the new name is read and the old
+    one is left unmapped (it is then reported as unexpected).
+    """
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in rules]
+    renamed = {}
+    for name in checkpoint_names:
+        for pattern, replacement in compiled:
+            if pattern.search(name):
+                renamed[name] = pattern.sub(replacement, name)
+                break
+        else:
+            renamed[name] = name
+    present = set(checkpoint_names)
+    return {old: (old if new != old and new in present else new) for old, new in renamed.items()}
+
+
 class PreTrainedModelMixin:
     """Framework-independent ``from_pretrained`` / ``save_pretrained`` for every backend."""
 
@@ -98,6 +119,11 @@ class PreTrainedModelMixin:
     #: Constructor options that are not config keys (``add_pooling_layer``) with their defaults;
     #: ``from_pretrained`` accepts them and hands them to ``_from_config_for_loading``.
     module_options: dict[str, Any] = {}
+    #: Names older writers gave some weights: ``(regex, replacement)`` pairs rewriting a checkpoint name
+    #: into today's before it is matched (see :func:`rename_legacy_names`). Saving always writes today's
+    #: names. Wav2Vec2's weight-normed convolution, for one, was ``conv.weight_g`` / ``conv.weight_v``
+    #: before PyTorch's parametrizations made it ``conv.parametrizations.weight.original0`` / ``original1``.
+    legacy_checkpoint_names: tuple[tuple[str, str], ...] = ()
 
     # ---- the backend contract ---------------------------------------------------
     @classmethod
@@ -215,7 +241,9 @@ class PreTrainedModelMixin:
             checkpoint_shapes = {name: ti.shape for name, ti in infos.items()}
             checkpoint_floats = {name: (ti.dtype, ti.dtype in FLOAT_DTYPES) for name, ti in infos.items()}
             where = {name: ti.file for name, ti in infos.items()}
-        mapping = map_checkpoint_names(list(checkpoint_shapes), set(model_shapes), cls.base_model_prefix)
+        current = rename_legacy_names(list(checkpoint_shapes), cls.legacy_checkpoint_names)
+        by_current = map_checkpoint_names(list(current.values()), set(model_shapes), cls.base_model_prefix)
+        mapping = {name: by_current[current[name]] for name in checkpoint_shapes}
         ignore = [re.compile(p) for p in cls.keys_to_ignore_on_load_unexpected]
 
         wanted: dict[str, str] = {}

@@ -7,7 +7,9 @@
   model whose config lists pruned heads;
 * :func:`patch_grid`: how many patches an image of a size has;
 * :func:`bicubic_resize_matrix`: PyTorch's bicubic resampling as a matrix, so every framework
-  resizes a position grid (ViT's ``interpolate_pos_encoding``) with the same numbers.
+  resizes a position grid (ViT's ``interpolate_pos_encoding``) with the same numbers;
+* :func:`conv_output_length` / :func:`conv_receptive_field`: how many frames a stack of 1-D
+  convolutions makes of a signal, and the shortest signal that gives one (speech encoders).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ __all__ = [
     "to_pair",
     "patch_grid",
     "bicubic_resize_matrix",
+    "conv_output_length",
+    "conv_receptive_field",
 ]
 
 
@@ -160,3 +164,32 @@ def bicubic_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
         for offset, weight in ((-1, far(t + 1)), (0, near(t)), (1, near(1 - t)), (2, far(2 - t))):
             matrix[i, min(max(base + offset, 0), in_size - 1)] += weight
     return matrix
+
+
+def conv_output_length(length: Any, kernel_sizes: Iterable[int], strides: Iterable[int],
+                       paddings: Iterable[int] | None = None) -> Any:
+    """Frames out of a stack of 1-D convolutions (no dilation) for ``length`` samples in.
+
+    ``length`` is an int or an integer array (one length per example; numpy, or any framework's
+    integer tensor, which supports ``//``). Each layer gives ``(length + 2 * padding - kernel) //
+    stride + 1`` frames, PyTorch's ``Conv1d`` rule. A length too short for a layer gives zero or
+    fewer frames: callers compare with :func:`conv_receptive_field` first.
+    """
+    kernel_sizes, strides = list(kernel_sizes), list(strides)
+    paddings = [0] * len(kernel_sizes) if paddings is None else list(paddings)
+    for kernel, stride, padding in zip(kernel_sizes, strides, paddings):
+        length = (length + 2 * padding - kernel) // stride + 1
+    return length
+
+
+def conv_receptive_field(kernel_sizes: Iterable[int], strides: Iterable[int]) -> int:
+    """The fewest samples a stack of 1-D convolutions (no padding, no dilation) turns into one frame.
+
+    Walking back from one output frame: a layer needs ``(frames - 1) * stride + kernel`` inputs.
+    Wav2Vec2's default stack (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2) needs 400 samples
+    (25 ms at 16 kHz).
+    """
+    frames = 1
+    for kernel, stride in reversed(list(zip(kernel_sizes, strides))):
+        frames = (frames - 1) * stride + kernel
+    return frames

@@ -25,6 +25,8 @@ __all__ = [
     "MaskedImageModelingOutput",
     "CausalLMOutput",
     "XVectorOutput",
+    "Wav2Vec2BaseModelOutput",
+    "Wav2Vec2ForPreTrainingOutput",
 ]
 
 
@@ -170,3 +172,29 @@ class XVectorOutput(ModelOutput):
     embeddings: Any = None
     hidden_states: Any = None
     attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class Wav2Vec2BaseModelOutput(ModelOutput):
+    """A speech encoder's output: the frames' hidden states and ``extract_features``, the
+    convolutional features (after their LayerNorm) the transformer's input was projected from."""
+
+    last_hidden_state: Any = None
+    extract_features: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+
+
+@dataclass(repr=False, eq=False)
+class Wav2Vec2ForPreTrainingOutput(ModelOutput):
+    """Contrastive pre-training: the projected frames and quantised targets, the codebook perplexity,
+    and (given ``sampled_negative_indices``) the loss = contrastive + weight * diversity."""
+
+    loss: Any = None
+    projected_states: Any = None
+    projected_quantized_states: Any = None
+    codevector_perplexity: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+    contrastive_loss: Any = None
+    diversity_loss: Any = None

@@ -21,6 +21,7 @@ __all__ = [
     "masked_patches",
     "ctc_labels",
     "one_hot_frame_labels",
+    "speaker_labels",
 ]
 
 Arrays = dict[str, np.ndarray]
@@ -94,3 +95,9 @@ def one_hot_frame_labels(config: Any, inputs: Arrays, outputs: Arrays, rng: np.r
     """One class per frame as one-hot rows ``(batch, frames, classes)``, the form transformers' frame classifier takes."""
     batch, frames, classes = outputs["logits"].shape
     return {"labels": np.eye(classes, dtype=np.int64)[_int_labels(classes, (batch, frames), rng)]}
+
+
+def speaker_labels(config: Any, inputs: Arrays, outputs: Arrays, rng: np.random.Generator) -> Arrays:
+    """One of ``config.num_labels`` speakers per example (an x-vector head's logits are embedding-sized, not per class)."""
+    batch = outputs["logits"].shape[0]
+    return {"labels": _int_labels(config.num_labels, (batch,), rng)}

@@ -34,7 +34,7 @@ BUILT_IN_TASKS = (
     Task("audio-frame-classification", "ForAudioFrameClassification", "AutoModelForAudioFrameClassification",
          f"{_OUT}:TokenClassifierOutput", labels=f"{_EX}:one_hot_frame_labels"),
     Task("audio-xvector", "ForXVector", "AutoModelForAudioXVector", f"{_OUT}:XVectorOutput",
-         labels=f"{_EX}:classification_labels"),
+         labels=f"{_EX}:speaker_labels"),
     # Pre-training objectives differ by architecture (masked LM + next sentence, contrastive
     # quantised targets...): an architecture's conformance tests give their own loss inputs.
     Task("pretraining", "ForPreTraining", "AutoModelForPreTraining"),

@@ -12,10 +12,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ...core import inputs
 from ...core.numerics import resolve_problem_type, to_pair
 from .layers import input_facts
+from .layers import is_tracing as layers_tracing
 
 __all__ = [
     "sequence_classification_loss",
@@ -24,6 +26,11 @@ __all__ = [
     "multiple_choice_loss",
     "question_answering_loss",
     "masked_image_modeling_loss",
+    "ctc_loss",
+    "frame_classification_loss",
+    "AMSoftmaxLoss",
+    "contrastive_loss",
+    "diversity_loss",
 ]
 
 #: Label value ignored by the cross-entropy losses (padding, special tokens).
@@ -103,3 +110,108 @@ def masked_image_modeling_loss(pixel_values: torch.Tensor, reconstruction: torch
     mask = grid.repeat_interleave(patch_h, 1).repeat_interleave(patch_w, 2).unsqueeze(1).to(reconstruction.dtype)
     errors = F.l1_loss(pixel_values.to(reconstruction.dtype), reconstruction, reduction="none")
     return (errors * mask).sum() / (mask.sum() + 1e-5) / channels
+
+
+def ctc_loss(logits: torch.Tensor, labels: torch.Tensor, output_lengths: torch.Tensor, *, blank: int,
+             reduction: str = "mean", zero_infinity: bool = False) -> torch.Tensor:
+    """Connectionist temporal classification: ``logits`` ``(batch, frames, vocab)``, of which the first
+    ``output_lengths[i]`` frames are example ``i``'s; ``labels`` ``(batch, target_length)`` padded with -100.
+
+    Label positions holding -100 or the ``blank`` id are left out, as in transformers. The
+    labels are checked first (:func:`polyformer.core.inputs.check_ctc_labels`): a transcript
+    that cannot fit its frames is an error, unless ``zero_infinity`` gives it a zero loss.
+    ``reduction="mean"`` divides each example's loss by its transcript length, then averages.
+    """
+    batch, _, vocab = logits.shape
+    frames = None if layers_tracing() else output_lengths.detach().cpu().numpy()
+    inputs.check_ctc_labels(input_facts("labels", labels), batch, vocab, frames, blank, zero_infinity)
+    labels = labels.to(logits.device)
+    kept = (labels != IGNORE_INDEX) & (labels != blank)
+    log_probs = F.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)
+    with torch.backends.cudnn.flags(enabled=False):  # cuDNN's kernel takes other layouts and limits; same numbers
+        return F.ctc_loss(log_probs, labels.masked_select(kept), output_lengths.to(torch.long), kept.sum(-1),
+                          blank=blank, reduction=reduction, zero_infinity=zero_infinity)
+
+
+def frame_classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per frame: ``labels`` are one-hot rows ``(batch, frames, classes)`` (their argmax is the class)."""
+    inputs.check_one_hot_labels(input_facts("labels", labels, values=False), tuple(logits.shape))
+    classes = logits.size(-1)
+    return F.cross_entropy(logits.reshape(-1, classes), labels.reshape(-1, classes).argmax(dim=1))
+
+
+class AMSoftmaxLoss(nn.Module):
+    """Additive-margin softmax (https://arxiv.org/abs/1801.05599): the loss of x-vector speaker embeddings.
+
+    Cosine similarities of the normalised ``embeddings`` and the normalised columns of
+    ``weight`` ``(input_dim, num_labels)`` are the logits; the true class's is lowered by
+    ``margin`` and all are multiplied by ``scale`` before the cross-entropy.
+    """
+
+    def __init__(self, input_dim: int, num_labels: int, scale: float = 30.0, margin: float = 0.4) -> None:
+        super().__init__()
+        self.scale, self.margin, self.num_labels = scale, margin, num_labels
+        self.weight = nn.Parameter(torch.empty(input_dim, num_labels))
+
+    @torch.no_grad()
+    def init_own_weights(self, std: float, only: set[str] | None = None) -> None:
+        """``weight`` ~ N(0, 1), as transformers draws it (the columns are normalised before use)."""
+        if only is None or "weight" in only:
+            self.weight.normal_(0.0, 1.0)
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = labels.reshape(-1)
+        inputs.check_class_labels(input_facts("labels", labels), (embeddings.size(0), self.num_labels))
+        cosine = torch.mm(F.normalize(embeddings, dim=1), F.normalize(self.weight, dim=0))
+        target = F.one_hot(labels, self.num_labels).bool()
+        return F.cross_entropy(self.scale * torch.where(target, cosine - self.margin, cosine), labels)
+
+
+def contrastive_loss(predicted: torch.Tensor, targets: torch.Tensor, negative_indices: torch.Tensor,
+                     mask_time_indices: torch.Tensor, temperature: float) -> torch.Tensor:
+    """wav2vec 2.0's contrastive loss, summed over the masked frames.
+
+    ``predicted`` and ``targets`` are ``(batch, frames, dim)``; each masked frame's prediction
+    must pick its own target out of it and the targets at ``negative_indices``
+    ``(batch, frames, num_negatives)`` (indices into the ``batch * frames`` flattened targets).
+    Logits are cosine similarities over ``temperature``; a negative equal to the positive is
+    left out (its logit is -inf).
+    """
+    batch, frames, dim = targets.shape
+    check_negative_indices(negative_indices, batch, frames)
+    negatives = targets.reshape(-1, dim)[negative_indices.long().reshape(-1)]
+    negatives = negatives.view(batch, frames, -1, dim).permute(2, 0, 1, 3)  # (negatives, batch, frames, dim)
+    candidates = torch.cat([targets[None], negatives], dim=0)
+    logits = torch.cosine_similarity(predicted.float(), candidates.float(), dim=-1).type_as(candidates) / temperature
+    same = (targets[None] == negatives).all(-1)
+    if same.any():
+        logits[1:][same] = float("-inf")
+    logits = logits.permute(1, 2, 0).reshape(-1, logits.size(0))  # (batch * frames, 1 + negatives)
+    target = torch.where(mask_time_indices.bool(), 0, IGNORE_INDEX).reshape(-1).long()
+    return F.cross_entropy(logits.float(), target, reduction="sum")
+
+
+def diversity_loss(perplexity: torch.Tensor, num_codevectors: int, mask_time_indices: torch.Tensor) -> torch.Tensor:
+    """How far the codebook's perplexity is from using every code, times the number of masked frames."""
+    return (num_codevectors - perplexity) / num_codevectors * mask_time_indices.sum()
+
+
+def check_negative_indices(negative_indices: torch.Tensor, batch: int, frames: int) -> None:
+    """``(batch, frames, num_negatives)`` integer indices into the ``batch * frames`` targets."""
+    facts = input_facts("sampled_negative_indices", negative_indices)
+    if facts.dtype not in ("int32", "int64"):
+        raise inputs.ModelInputTypeError(
+            f"sampled_negative_indices must hold integer indices, got dtype {facts.dtype}")
+    if negative_indices.dim() != 3 or tuple(negative_indices.shape[:2]) != (batch, frames):
+        raise inputs.ModelInputError(
+            f"sampled_negative_indices has shape {tuple(negative_indices.shape)}, but the model gives {frames} frames "
+            f"for each of {batch} examples: expected ({batch}, {frames}, num_negatives), e.g. from "
+            f"polyformer.models.wav2vec2.masking.sample_negative_indices"
+        )
+    if facts.values is not None and facts.values.size and (
+            facts.values.min() < 0 or facts.values.max() >= batch * frames):
+        bad = facts.values[(facts.values < 0) | (facts.values >= batch * frames)].flat[0]
+        raise inputs.ModelInputError(
+            f"sampled_negative_indices contains {int(bad)}, outside the {batch * frames} frames of the batch "
+            f"(0..{batch * frames - 1}: frame + example * frames)"
+        )

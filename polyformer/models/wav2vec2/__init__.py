@@ -1,1 +1,1 @@
-"""Wav2Vec2: configuration, feature extractor, CTC tokenizer and processor."""
+"""Wav2Vec2: configuration, feature extractor, CTC tokenizer, processor, models, masking helpers."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import operator
 
+import numpy as np
+
 from ...core.configuration import PretrainedConfig
+from ...core.numerics import conv_receptive_field
 
 __all__ = ["Wav2Vec2Config"]
 
@@ -141,6 +144,29 @@ class Wav2Vec2Config(PretrainedConfig):
     def inputs_to_logits_ratio(self) -> int:
         """Waveform samples per output frame: the product of the convolution strides (320 by default)."""
         return functools.reduce(operator.mul, self.conv_stride, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        """The fewest waveform samples that make one output frame (400 by default: 25 ms at 16 kHz)."""
+        return conv_receptive_field(self.conv_kernel, self.conv_stride)
+
+    def example_inputs(self, batch_size: int = 2, *, seed: int = 0, frames: int = 24) -> dict:
+        """Random waveforms giving ``frames`` output frames each: ``input_values`` ``(batch_size, samples)``.
+
+        Models with ``feat_extract_norm == "layer"`` are trained with an attention mask, so they get
+        one too, with the last waveform a quarter shorter (its tail zero, as the feature extractor
+        pads); ``"group"`` models are given none, as transformers documents for them.
+        """
+        samples = self.receptive_field + self.inputs_to_logits_ratio * (frames - 1)
+        rng = np.random.default_rng(seed)
+        values = rng.standard_normal((batch_size, samples)).astype(np.float32)
+        if self.feat_extract_norm != "layer":
+            return {"input_values": values}
+        mask = np.ones((batch_size, samples), dtype=np.int64)
+        shorter = self.receptive_field + self.inputs_to_logits_ratio * ((frames - 1) * 3 // 4)
+        mask[-1, shorter:] = 0
+        values[-1, shorter:] = 0.0
+        return {"input_values": values, "attention_mask": mask}
 
     def validate(self) -> None:
         super().validate()

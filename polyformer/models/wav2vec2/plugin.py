@@ -1,4 +1,4 @@
-"""Registers Wav2Vec2's preprocessing (feature extractor, CTC tokenizer, processor)."""
+"""Registers Wav2Vec2: configuration, preprocessing (feature extractor, CTC tokenizer, processor) and models."""
 
 from ...core.hookspecs import hookimpl
 from ...core.registry import Architecture
@@ -15,5 +15,9 @@ def register_architectures(register):
             tokenizer=f"{_PKG}.tokenization:Wav2Vec2CTCTokenizer",
             feature_extractor=f"{_PKG}.feature_extraction:Wav2Vec2FeatureExtractor",
             processor=f"{_PKG}.processing:Wav2Vec2Processor",
+            tasks=("base", "ctc", "audio-classification", "audio-frame-classification", "audio-xvector", "pretraining"),
+            models={
+                "torch": f"{_PKG}.modeling_torch:Wav2Vec2",
+            },
         )
     )
