@@ -184,6 +184,12 @@ def test_transformers_checkpoint_gives_the_same_outputs_and_losses(tmp_path, fra
     # Hidden states and attentions are the encoder's, before the adapter's shorter frames.
     frames, encoder_frames = frame_lengths(config, inputs), frame_lengths(config, inputs, with_adapter=False)
     for name in want:
+        if name == "loss" and head == "audio-xvector":
+            # The additive-margin softmax's cross-entropy reads logits up to its scale (30) in magnitude, so float32
+            # rounds the loss by about 1e-5 of that whatever the loss's own size: a confident model's is ~6e-8, all
+            # rounding (1 + 6e-8 rounds to 1 or to 1 + 1.2e-7), which a tolerance relative to the loss cannot take.
+            assert abs(float(got[name]) - float(want[name])) <= 1e-5 * 30, (got[name], want[name])
+            continue
         keep = frames if name in ("last_hidden_state", "logits") else encoder_frames
         assert_outputs_close(real_frames({name: want[name]}, keep), real_frames({name: got[name]}, keep),
                              where=f"{framework} {HEADS[head]} ({config_name})")

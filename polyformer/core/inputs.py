@@ -47,6 +47,7 @@ __all__ = [
     "check_audio_lengths",
     "check_ctc_labels",
     "check_one_hot_labels",
+    "check_negative_indices",
 ]
 
 #: Dtypes an embedding lookup takes (what PyTorch's ``nn.Embedding`` accepts).
@@ -470,6 +471,27 @@ def check_one_hot_labels(labels: Facts, logits_shape: tuple[int | None, ...]) ->
         raise ModelInputError(
             f"{labels.name} has shape {_shape_text(labels.shape)}, but the model predicts logits of shape "
             f"{_shape_text(tuple(logits_shape))}: expected one one-hot row per frame, the logits' shape"
+        )
+
+
+def check_negative_indices(negative_indices: Facts, batch: int, frames: int) -> None:
+    """Contrastive distractors: ``(batch, frames, num_negatives)`` integer indices into the ``batch * frames`` targets."""
+    if negative_indices.dtype not in INDEX_DTYPES:
+        raise ModelInputTypeError(
+            f"{negative_indices.name} must hold integer indices, got dtype {negative_indices.dtype}")
+    shape = negative_indices.shape
+    if shape is not None and (len(shape) != 3 or not _same_sizes(tuple(shape[:2]), (batch, frames))):
+        raise ModelInputError(
+            f"{negative_indices.name} has shape {_shape_text(shape)}, but the model gives {frames} frames "
+            f"for each of {batch} examples: expected ({batch}, {frames}, num_negatives), e.g. from "
+            f"polyformer.models.wav2vec2.masking.sample_negative_indices"
+        )
+    values = negative_indices.values
+    if values is not None and values.size and (values.min() < 0 or values.max() >= batch * frames):
+        bad = values[(values < 0) | (values >= batch * frames)].flat[0]
+        raise ModelInputError(
+            f"{negative_indices.name} contains {int(bad)}, outside the {batch * frames} frames of the batch "
+            f"(0..{batch * frames - 1}: frame + example * frames)"
         )
 
 

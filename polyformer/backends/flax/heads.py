@@ -34,9 +34,11 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ...core import inputs as core_inputs
 from ...core.outputs import (
+    CausalLMOutput,
     ImageClassifierOutput,
     MaskedImageModelingOutput,
     MaskedLMOutput,
@@ -45,6 +47,7 @@ from ...core.outputs import (
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
+    XVectorOutput,
 )
 from . import layers, losses
 from .modeling import BaseModule, FlaxPreTrainedModel, bind_inputs, register_output_pytree
@@ -60,11 +63,26 @@ __all__ = [
     "ForMaskedLM",
     "ForImageClassification",
     "ForMaskedImageModeling",
+    "AudioHead",
+    "ForCTC",
+    "ForAudioClassification",
+    "ForAudioFrameClassification",
+    "ForXVector",
     "assemble_output",
+    "is_training",
 ]
 
 # True while a head module runs with train=True: its HeadDropout layers are on.
 _TRAINING: contextvars.ContextVar[bool] = contextvars.ContextVar("polyformer_flax_head_training", default=False)
+
+
+def is_training() -> bool:
+    """Whether the head module now running was called with ``train=True``.
+
+    For a hook that takes no switch (its signature is the same in every backend) and calls a
+    layer that does (``deterministic=not heads.is_training()``).
+    """
+    return _TRAINING.get()
 
 
 class HeadDropout(nn.Module):
@@ -111,19 +129,24 @@ class HeadModule(BaseModule):
         token = _TRAINING.set(bool(train))
         try:
             base_output = base_model(**self.base_model_inputs(inputs), train=train, output_attentions=output_attentions,
-                                     output_hidden_states=output_hidden_states, return_dict=True)
+                                     output_hidden_states=output_hidden_states or self.needs_hidden_states(),
+                                     return_dict=True)
             fields = self.head_outputs(base_output, inputs, **loss_inputs)
         finally:
             _TRAINING.reset(token)
-        return assemble_output(self.output_class, fields, base_output, return_dict)
+        # Hidden states the head read without being asked for them are not returned.
+        return assemble_output(self.output_class, fields, base_output, return_dict, hidden_states=output_hidden_states)
 
 
 def assemble_output(output_class: type[ModelOutput], fields: dict[str, Any], base_output: ModelOutput,
-                    return_dict: bool):
-    """The head's output: its own ``fields`` plus the base model's hidden states and attentions."""
+                    return_dict: bool, hidden_states: bool = True):
+    """The head's output: its own ``fields`` plus the base model's hidden states (unless
+    ``hidden_states=False``) and attentions."""
     register_output_pytree(output_class)  # a plugin's own output class too, before JAX flattens it
     names = output_class.__dataclass_fields__
     carried = {name: getattr(base_output, name, None) for name in ("hidden_states", "attentions") if name in names}
+    if not hidden_states:
+        carried.pop("hidden_states", None)
     output = output_class(**fields, **carried)
     return output if return_dict else output.to_tuple()
 
@@ -180,6 +203,10 @@ class HeadModel(FlaxPreTrainedModel):
     def base_model_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """The inputs handed to the base model (multiple choice reshapes them)."""
         return inputs
+
+    def needs_hidden_states(self) -> bool:
+        """Whether the head reads every layer's hidden states (they are returned only when asked for)."""
+        return False
 
 
 def _first_token(base_output: ModelOutput) -> jax.Array:
@@ -452,3 +479,221 @@ class ForMaskedImageModeling(HeadModel):
             loss = losses.masked_image_modeling_loss(inputs[self.main_input_name], reconstruction, mask,
                                                      self.config.patch_size)
         return {"loss": loss, "reconstruction": reconstruction}
+
+
+# ---- speech -----------------------------------------------------------------------------------
+class AudioHead(HeadModel):
+    """What the speech heads share: the frames each example really has, and the weighted layer sum.
+
+    Hooks: :meth:`output_lengths` (default: the base model's ``output_lengths`` of the waveform
+    lengths the ``attention_mask`` gives, or of the whole input without one), and
+    :meth:`uses_weighted_layer_sum` (default ``config.use_weighted_layer_sum``): a head that
+    calls :meth:`build_layer_weights` then reads a learned softmax-weighted sum of every
+    layer's hidden states (``layer_weights``, one per layer and one for the input, all equal at
+    first) through :meth:`head_hidden_states`, instead of the last layer's. Frame counts are
+    arrays computed from the mask inside the program; the frame axis itself is static.
+    """
+
+    def output_lengths(self, inputs: dict[str, Any]) -> jax.Array:
+        """``(batch,)`` number of output frames of each example."""
+        mask, values = inputs.get("attention_mask"), inputs[self.main_input_name]
+        if mask is not None:
+            lengths = jnp.asarray(mask).astype(jnp.int32).sum(-1)
+        else:
+            lengths = jnp.full((values.shape[0],), values.shape[1], dtype=jnp.int32)
+        return getattr(self, self.base_model_prefix).output_lengths(lengths)
+
+    def frame_mask(self, inputs: dict[str, Any], frames: int) -> jax.Array | None:
+        """``(batch, frames)`` True on real frames, or None when the inputs have no ``attention_mask``."""
+        if inputs.get("attention_mask") is None:
+            return None
+        lengths = self.output_lengths(inputs)
+        return jnp.arange(frames)[None, :] < lengths[:, None]
+
+    def uses_weighted_layer_sum(self, config: Any) -> bool:
+        return bool(getattr(config, "use_weighted_layer_sum", False))
+
+    def build_layer_weights(self, config: Any) -> None:
+        """``layer_weights``: one weight per hidden state (the input and each layer), all equal at first."""
+        if self.uses_weighted_layer_sum(config):
+            count = config.num_hidden_layers + 1
+            self.layer_weights = self.param("layer_weights", layers.constant_init(1.0 / count), (count,), self.dtype)
+
+    def needs_hidden_states(self) -> bool:
+        return self.uses_weighted_layer_sum(self.config)
+
+    def head_hidden_states(self, base_output: ModelOutput) -> jax.Array:
+        """The frames the head reads: the weighted layer sum, or the last hidden state."""
+        if not self.uses_weighted_layer_sum(self.config):
+            return base_output.last_hidden_state
+        stacked = jnp.stack(base_output.hidden_states, axis=1)
+        weights = jax.nn.softmax(self.layer_weights, axis=-1)
+        return (stacked * weights[None, :, None, None]).sum(axis=1)
+
+
+class ForCTC(AudioHead):
+    """Speech recognition with CTC: vocabulary logits for every output frame, ``lm_head(dropout(frames))``.
+
+    The loss (given ``labels`` ``(batch, target_length)`` padded with -100) is CTC with
+    ``config.pad_token_id`` as the blank, ``config.ctc_loss_reduction`` and
+    ``config.ctc_zero_infinity``; each example's frames are :meth:`output_lengths`. The model
+    checks the labels' values before the run (they must fit their frames), as ``jit`` cannot
+    raise. Hooks: :meth:`lm_head_dropout` (default ``config.final_dropout``) and
+    :meth:`lm_head_input_size` (default ``config.hidden_size``).
+    """
+
+    output_class = CausalLMOutput
+
+    def build_head(self, config: Any) -> None:
+        if getattr(config, "vocab_size", None) is None:
+            raise ValueError(
+                f"{type(self).__name__.removesuffix('Module')} needs config.vocab_size, the number of output tokens "
+                f"of its language model head: set it in the config, or pass it to from_pretrained(..., vocab_size=...)"
+            )
+        self.dropout = HeadDropout(self.lm_head_dropout(config))
+        # Flax reads the input width from the frames; lm_head_input_size is kept for the one API.
+        self.lm_head = layers.dense(config.vocab_size, config.initializer_range, self.dtype)
+
+    def lm_head_dropout(self, config: Any) -> float:
+        return getattr(config, "final_dropout", 0.0)
+
+    def lm_head_input_size(self, config: Any) -> int:
+        return config.hidden_size
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.lm_head(self.dropout(base_output.last_hidden_state))
+        loss = None
+        if labels is not None:
+            config = self.config
+            if config.pad_token_id is None:
+                raise ValueError(f"{type(self).__name__.removesuffix('Module')} needs config.pad_token_id for its "
+                                 f"loss: it is the CTC blank")
+            loss = losses.ctc_loss(logits, labels, self.output_lengths(inputs), blank=config.pad_token_id,
+                                   reduction=getattr(config, "ctc_loss_reduction", "mean"),
+                                   zero_infinity=getattr(config, "ctc_zero_infinity", False))
+        return {"loss": loss, "logits": logits}
+
+    def _check_inputs_before_jit(self, facts: dict[str, core_inputs.Facts]) -> None:
+        """The transcripts' values: token ids in the vocabulary, each short enough for its example's frames."""
+        super()._check_inputs_before_jit(facts)
+        labels, values, config = facts.get("labels"), facts.get(self.main_input_name), self.config
+        if labels is None or values is None or config.pad_token_id is None:  # no blank: the module says so
+            return
+        mask = facts.get("attention_mask")
+        frames = None
+        if mask is None:
+            frames = self._base_module().output_lengths(np.full(values.shape[0], values.shape[1]))
+        elif mask.values is not None:
+            frames = self._base_module().output_lengths(np.asarray(mask.values).astype(bool).sum(-1))
+        core_inputs.check_ctc_labels(labels, values.shape[0], config.vocab_size, frames, config.pad_token_id,
+                                     getattr(config, "ctc_zero_infinity", False))
+
+
+class ForAudioClassification(AudioHead):
+    """One label per clip: frames projected (``projector``), averaged over the real frames, then ``classifier``.
+
+    Reads the weighted layer sum when the config asks for it. The loss is the cross-entropy
+    of integer labels ``(batch,)``, as transformers' speech classifiers compute it.
+    """
+
+    output_class = SequenceClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        self.projector = layers.dense(config.classifier_proj_size, config.initializer_range, self.dtype)
+        self.classifier = layers.dense(config.num_labels, config.initializer_range, self.dtype)
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        frames = self.projector(self.head_hidden_states(base_output))
+        mask = self.frame_mask(inputs, frames.shape[1])
+        if mask is None:
+            pooled = frames.mean(axis=1)
+        else:
+            summed = jnp.where(mask[..., None], frames, 0.0).sum(axis=1)
+            pooled = summed / mask.sum(axis=1, keepdims=True).astype(frames.dtype)
+        logits = self.classifier(pooled)
+        # One class per row of the logits, -100 ignored: the token-classification cross-entropy.
+        loss = losses.token_classification_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+    def _check_labels(self, output, loss_inputs):
+        _check_class_labels(output, loss_inputs)
+
+
+class ForAudioFrameClassification(AudioHead):
+    """One label per output frame (e.g. speaker diarization): ``classifier(frames)``.
+
+    Labels are one-hot rows ``(batch, frames, num_labels)``, as transformers takes them.
+    """
+
+    output_class = TokenClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        self.classifier = layers.dense(config.num_labels, config.initializer_range, self.dtype)
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.classifier(self.head_hidden_states(base_output))
+        loss = losses.frame_classification_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForXVector(AudioHead):
+    """Speaker embeddings (x-vectors): TDNN layers, statistics pooling, then the embedding and its logits.
+
+    Frames are projected (``projector``), run through ``tdnn`` (:class:`~polyformer.backends.flax.layers.TDNNLayer`
+    per entry of ``config.tdnn_dim`` / ``tdnn_kernel`` / ``tdnn_dilation``), and pooled into the mean
+    and standard deviation over each example's real frames; ``feature_extractor`` makes the
+    ``embeddings`` of that, ``classifier`` the ``logits`` (``xvector_output_dim`` wide). The
+    loss is the additive-margin softmax of the logits (``objective``) against ``labels`` ``(batch,)``.
+    """
+
+    output_class = XVectorOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        std, dims = config.initializer_range, list(config.tdnn_dim)
+        self.projector = layers.dense(dims[0], std, self.dtype)
+        self.tdnn = [
+            layers.TDNNLayer(dims[i - 1] if i else dims[0], dims[i], config.tdnn_kernel[i],
+                             dilation=config.tdnn_dilation[i], initializer_range=std, dtype=self.dtype, name=f"tdnn.{i}")
+            for i in range(len(dims))
+        ]
+        self.feature_extractor = layers.dense(config.xvector_output_dim, std, self.dtype)
+        self.classifier = layers.dense(config.xvector_output_dim, std, self.dtype)
+        self.objective = losses.AMSoftmaxLoss(config.xvector_output_dim, config.num_labels, dtype=self.dtype)
+
+    def tdnn_output_lengths(self, lengths: jax.Array) -> jax.Array:
+        """The frames pooled per example: ``kernel_size - 1`` fewer per TDNN layer, as transformers counts them.
+
+        A dilated layer really drops ``dilation * (kernel_size - 1)`` frames (see
+        :meth:`~polyformer.backends.flax.layers.TDNNLayer.output_lengths`), so a padded example's
+        statistics also take in a few frames past its real ones; x-vector checkpoints were trained
+        so. An unpadded example pools all its frames either way.
+        """
+        for tdnn in self.tdnn:
+            lengths = lengths - (tdnn.kernel_size - 1)
+        return lengths
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        frames = self.projector(self.head_hidden_states(base_output))
+        for tdnn in self.tdnn:
+            frames = tdnn(frames)
+        if inputs.get("attention_mask") is None:
+            mean, std = frames.mean(axis=1), frames.std(axis=1, ddof=1)
+        else:
+            lengths = jnp.minimum(self.tdnn_output_lengths(self.output_lengths(inputs)), frames.shape[1])
+            mask = (jnp.arange(frames.shape[1])[None, :] < lengths[:, None])[..., None]
+            count = lengths.astype(frames.dtype)[:, None]
+            mean = jnp.where(mask, frames, 0.0).sum(axis=1) / count
+            # Unbiased, as torch.std: divided by (frames - 1).
+            std = jnp.sqrt((jnp.where(mask, frames - mean[:, None], 0.0) ** 2).sum(axis=1) / (count - 1))
+        embeddings = self.feature_extractor(jnp.concatenate([mean, std], axis=-1))
+        logits = self.classifier(embeddings)
+        loss = self.objective(logits, labels)  # None without labels (its weight is made all the same)
+        return {"loss": loss, "logits": logits, "embeddings": embeddings}
+
+    def _check_labels(self, output, loss_inputs):
+        """Speaker ids within ``config.num_labels`` (the objective's classes, not the logits' width)."""
+        if "labels" in loss_inputs:
+            core_inputs.check_class_labels(loss_inputs["labels"], (output.logits.shape[0], self.config.num_labels))

@@ -21,10 +21,15 @@ names the checkpoint tensors):
 * :class:`TransformerLayer`: attention and feed-forward with their norms, pre- or post-norm,
   every submodule named by :class:`LayerNames`;
 * :class:`Encoder`: the stack of layers (``layer.0``, ``layer.1``...), with masks, hidden
-  states, attentions and head masks handled once;
+  states, attentions, head masks and LayerDrop handled once;
 * :class:`Pooler`: ``activation(dense(first position))``;
 * :class:`OutputProjection`: a vocabulary projection that can reuse the word embeddings;
-* :class:`PatchEmbeddings`: images cut into patches, each projected to a vector (ViT and kin).
+* :class:`PatchEmbeddings`: images cut into patches, each projected to a vector (ViT and kin);
+* :class:`ConvLayer` and :class:`ConvFeatureEncoder`: raw audio to frames, a stack of strided 1-D
+  convolutions (Wav2Vec2, HuBERT, WavLM...), with the frame count and receptive field it implies;
+* :class:`PositionalConvEmbedding`: relative positions of speech frames from a grouped,
+  weight-normalised convolution over time (its weight computed from ``g`` and ``v`` at each call);
+* :class:`TDNNLayer`: a dilated 1-D convolution stored as a linear (x-vector heads).
 
 Helpers: :func:`get_activation`, :func:`attention`, :func:`expand_attention_mask`,
 :func:`expand_head_mask`, :func:`apply_chunked`, :func:`check_choice_inputs`, :func:`dense`,
@@ -54,7 +59,7 @@ import numpy as np
 from ...core.layer_names import LayerNames
 from ...core import inputs
 from ...core.configuration import ACTIVATIONS
-from ...core.numerics import patch_grid, sinusoidal_table, to_pair
+from ...core.numerics import conv_output_length, conv_receptive_field, patch_grid, sinusoidal_table, to_pair
 from ...core.outputs import BaseModelOutput
 
 __all__ = [
@@ -74,6 +79,10 @@ __all__ = [
     "Pooler",
     "OutputProjection",
     "PatchEmbeddings",
+    "ConvLayer",
+    "ConvFeatureEncoder",
+    "PositionalConvEmbedding",
+    "TDNNLayer",
     "apply_chunked",
     "check_choice_inputs",
     "dense",
@@ -84,6 +93,9 @@ __all__ = [
     "normal_init",
     "normal_init_with_zero_row",
     "truncated_normal_init",
+    "uniform_init",
+    "constant_init",
+    "norm_init",
     "zeros_init",
     "ones_init",
     "sinusoidal_init",
@@ -156,13 +168,20 @@ class Initializer:
     costs a second or more of XLA compilation even for a tiny model, and numpy costs
     nothing. ``trainable=False`` marks a fixed table (sinusoidal positions), which the blocks
     read through ``stop_gradient`` and ``num_parameters(only_trainable=True)`` leaves out.
+
+    ``source`` names a sibling parameter (of the same module) whose value this one is computed
+    from rather than drawn (a weight norm's magnitude is its direction's norm): ``numpy_fn``
+    then takes that value, ``numpy_fn(source_value)``, and the model computes it after the
+    source has its value (loaded or drawn).
     """
 
-    def __init__(self, jax_fn: Callable, numpy_fn: Callable, description: str, trainable: bool = True):
+    def __init__(self, jax_fn: Callable, numpy_fn: Callable, description: str, trainable: bool = True,
+                 source: str | None = None):
         self._jax_fn = jax_fn
         self._numpy_fn = numpy_fn
         self.description = description
         self.trainable = trainable
+        self.source = source
 
     def __call__(self, key, shape, dtype=jnp.float32):
         value = self._jax_fn(key, tuple(shape), dtype)
@@ -171,8 +190,10 @@ class Initializer:
             record[id(value)] = (self, value)
         return value
 
-    def numpy(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Draw a float32 array of ``shape`` with the numpy generator ``rng``."""
+    def numpy(self, rng: np.random.Generator | None, shape: tuple[int, ...], source_value: Any = None) -> np.ndarray:
+        """Draw a float32 array of ``shape`` with the numpy generator ``rng`` (or compute it from ``source_value``)."""
+        if self.source is not None:
+            return np.asarray(self._numpy_fn(np.asarray(source_value, dtype=np.float32)), dtype=np.float32)
         return np.asarray(self._numpy_fn(rng, tuple(shape)), dtype=np.float32)
 
     def __repr__(self) -> str:
@@ -237,6 +258,35 @@ def truncated_normal_init(std: float, bound: float = 2.0) -> Initializer:
         return values
 
     return Initializer(jax_fn, numpy_fn, f"truncated_normal(std={std}, bound={bound})")
+
+
+def uniform_init(low: float = 0.0, high: float = 1.0) -> Initializer:
+    """Uniform on ``[low, high)``: ``torch.Tensor.uniform_()`` (Wav2Vec2's mask embedding and codebook)."""
+    return Initializer(
+        lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, low, high),
+        lambda rng, shape: rng.uniform(low, high, shape),
+        f"uniform({low}, {high})",
+    )
+
+
+def constant_init(value: float) -> Initializer:
+    """Every entry ``value`` (a weighted layer sum's equal weights)."""
+    return Initializer(lambda key, shape, dtype: jnp.full(shape, value, dtype), lambda rng, shape: np.full(shape, value),
+                       f"constant({value})")
+
+
+def norm_init(source: str, direction: Array, axes: tuple[int, ...]) -> Initializer:
+    """A weight norm's magnitude: the norm of its direction parameter ``source`` (value ``direction``) over ``axes``.
+
+    So the weight ``magnitude * direction / ||direction||`` starts equal to the direction, as
+    PyTorch's weight-norm parametrization splits a weight.
+    """
+    return Initializer(
+        lambda key, shape, dtype: jnp.sqrt(jnp.sum(jnp.square(direction), axis=axes, keepdims=True)).astype(dtype),
+        lambda value: np.sqrt(np.sum(np.square(value.astype(np.float64)), axis=axes, keepdims=True)),
+        f"norm of {source} over axes {axes}",
+        source=source,
+    )
 
 
 def zeros_init() -> Initializer:
@@ -683,22 +733,39 @@ class Encoder(nn.Module):
     """The stack of layers (``layer.0``, ``layer.1``...): the loop every encoder runs.
 
     ``layers`` are the architecture's layer modules, built where the encoder is built (in
-    the base model's ``setup``); the encoder takes them over under the names ``layer.N``.
+    the base model's ``setup``); the encoder takes them over under the names ``<list_name>.N``.
     Takes the ``(batch, seq)`` 0/1 ``attention_mask`` as the user gives it (checked, then
     expanded once for every layer). Each layer is called as ``layer(hidden_states, mask,
     head_mask, output_attentions, deterministic=...)`` and returns ``(hidden_states,
     attention weights or None)``. This module collects the hidden states (the input first)
     and attentions when asked, and hands each layer its row of the head mask.
+
+    ``list_name`` is what the checkpoints call the list of layers (``layer`` in BERT and
+    DistilBERT, ``layers`` in Wav2Vec2). ``layerdrop`` > 0 skips each layer with that
+    probability while training (``deterministic=False``; LayerDrop,
+    https://arxiv.org/abs/1909.11556), drawing from the ``"dropout"`` rng. A skipped layer
+    passes its input on, which is then also its entry in the hidden states, so they always
+    number ``layers + 1``. The skip is decided inside the compiled program (``nn.cond``: a
+    skipped layer costs nothing); when the attention weights are asked for, every layer runs
+    and a skipped one's weights are zeros (PyTorch gives None, which a traced program cannot).
     """
 
     layers: Sequence[nn.Module]
+    list_name: str = "layer"
+    layerdrop: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))  # a generator would be used up by the first setup
         super().__post_init__()
 
     def setup(self):
-        self.layer = [layer.clone(parent=self, name=f"layer.{index}") for index, layer in enumerate(self.layers)]
+        # Held under a private attribute: ``layers`` is the field holding the layers as given.
+        self._stack = [layer.clone(parent=self, name=f"{self.list_name}.{index}")
+                       for index, layer in enumerate(self.layers)]
+
+    def stack(self) -> list[nn.Module]:
+        """The list of layers, whatever ``list_name`` calls it."""
+        return self._stack
 
     def __call__(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
                  output_hidden_states=False, deterministic: bool = True) -> BaseModelOutput:
@@ -707,14 +774,35 @@ class Encoder(nn.Module):
             head_mask = jnp.asarray(head_mask).astype(hidden_states.dtype)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for layer, layer_head_mask in zip(self.layer, expand_head_mask(head_mask, len(self.layer))):
-            hidden_states, weights = layer(hidden_states, mask, layer_head_mask, output_attentions,
-                                           deterministic=deterministic)
+        stack = self.stack()
+        dropping = not deterministic and self.layerdrop > 0.0
+        for layer, layer_head_mask in zip(stack, expand_head_mask(head_mask, len(stack))):
+            if dropping:
+                hidden_states, weights = self._run_or_skip(layer, hidden_states, mask, layer_head_mask,
+                                                           output_attentions)
+            else:
+                hidden_states, weights = layer(hidden_states, mask, layer_head_mask, output_attentions,
+                                               deterministic=deterministic)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
                 all_attentions += (weights,)
         return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+    def _run_or_skip(self, layer, hidden_states, mask, head_mask, output_attentions):
+        """One training step of a layer under LayerDrop: skipped with probability ``layerdrop``."""
+        skip = jax.random.uniform(self.make_rng("dropout")) < self.layerdrop
+        if output_attentions:  # the weights' shape is the layer's business: run it, then drop what it gave
+            output, weights = layer(hidden_states, mask, head_mask, True, deterministic=False)
+            return jnp.where(skip, hidden_states, output), jnp.where(skip, jnp.zeros_like(weights), weights)
+
+        def run(module, hidden, mask, head_mask):
+            return module(hidden, mask, head_mask, False, deterministic=False)[0]
+
+        def keep(module, hidden, mask, head_mask):
+            return hidden
+
+        return nn.cond(skip, keep, run, layer, hidden_states, mask, head_mask), None
 
 
 class Pooler(nn.Module):
@@ -805,6 +893,214 @@ class PatchEmbeddings(nn.Module):
         embedded = projection(pixels)  # (batch, rows, columns, hidden); pixels beyond the last whole patch are unread
         batch, rows, columns, hidden = embedded.shape
         return embedded.reshape(batch, rows * columns, hidden)
+
+
+# ---- speech ---------------------------------------------------------------------------------
+#: What a :class:`ConvLayer` may normalise with (None: nothing).
+CONV_NORMS = (None, "group", "layer")
+
+
+class ConvLayer(nn.Module):
+    """``activation(norm(conv(x)))`` on ``(batch, time, channels)``: one layer of a convolutional feature encoder.
+
+    As the PyTorch block: ``norm`` is None, ``"group"`` (a GroupNorm with one group per channel:
+    each channel normalised over time, as wav2vec2-base's first layer) or ``"layer"`` (a
+    LayerNorm over the channels of each frame). Submodules ``conv`` (its ``(kernel, in, out)``
+    kernel exported as PyTorch's ``(out, in, kernel)``) and ``layer_norm``. The kernel starts
+    as He's normal (std ``sqrt(2 / (in_channels * kernel_size))``), the bias at zero.
+    """
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    bias: bool = False
+    norm: str | None = None
+    activation: str = "gelu"
+    layer_norm_eps: float = 1e-5
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        if self.norm not in CONV_NORMS:
+            raise ValueError(f"ConvLayer norm must be one of {CONV_NORMS}, got {self.norm!r}")
+        super().__post_init__()
+
+    def output_lengths(self, lengths):
+        return conv_output_length(lengths, [self.kernel_size], [self.stride])
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        """``(batch, time, in_channels)`` -> ``(batch, frames, out_channels)``."""
+        he_std = (2 / (self.in_channels * self.kernel_size)) ** 0.5  # the spread that keeps GELU stacks' variance
+        conv = nn.Conv(self.out_channels, kernel_size=(self.kernel_size,), strides=(self.stride,), padding="VALID",
+                       use_bias=self.bias, kernel_init=normal_init(he_std), bias_init=zeros_init(), dtype=self.dtype,
+                       param_dtype=self.dtype, name="conv")
+        hidden_states = conv(hidden_states)
+        if self.norm == "group":  # one group per channel: statistics over time, as torch.nn.GroupNorm(C, C)
+            norm = nn.GroupNorm(num_groups=self.out_channels, epsilon=self.layer_norm_eps, dtype=self.dtype,
+                                param_dtype=self.dtype, use_fast_variance=False, scale_init=ones_init(),
+                                bias_init=zeros_init(), name="layer_norm")
+            hidden_states = norm(hidden_states)
+        elif self.norm == "layer":
+            hidden_states = layer_norm(self.layer_norm_eps, self.dtype, "layer_norm")(hidden_states)
+        return get_activation(self.activation)(hidden_states)
+
+
+class ConvFeatureEncoder(nn.Module):
+    """Raw waveforms ``(batch, samples)`` -> features ``(batch, frames, conv_dim[-1])``: a stack of :class:`ConvLayer`.
+
+    As the PyTorch block: one layer per entry of ``conv_dim`` / ``conv_kernel`` / ``conv_stride``
+    (``conv_layers.0``...); ``norm="group"`` puts a per-channel GroupNorm on the first layer only
+    (wav2vec2-base), ``norm="layer"`` a LayerNorm on every layer (wav2vec2-large-lv60).
+    :meth:`output_lengths` gives the frames of a waveform length, :attr:`receptive_field` the
+    fewest samples that make a frame; :meth:`check_inputs` refuses shorter audio with an error
+    naming that minimum. Frame counts follow from the input's static length, so they are known
+    under ``jit``.
+    """
+
+    conv_dim: Sequence[int]
+    conv_kernel: Sequence[int]
+    conv_stride: Sequence[int]
+    bias: bool = False
+    norm: str = "group"
+    activation: str = "gelu"
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        for field in ("conv_dim", "conv_kernel", "conv_stride"):  # hashable, however given
+            object.__setattr__(self, field, tuple(int(v) for v in getattr(self, field)))
+        if self.norm not in ("group", "layer"):
+            raise ValueError(f"ConvFeatureEncoder norm must be 'group' or 'layer', got {self.norm!r}")
+        if not len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride):
+            raise ValueError("conv_dim, conv_kernel and conv_stride need one entry per layer")
+        super().__post_init__()
+
+    @property
+    def receptive_field(self) -> int:
+        """The fewest samples that make one frame (400 for wav2vec2-base: 25 ms at 16 kHz)."""
+        return conv_receptive_field(self.conv_kernel, self.conv_stride)
+
+    def output_lengths(self, lengths):
+        """Frames for waveforms of ``lengths`` samples (an int, or an integer numpy or JAX array)."""
+        return conv_output_length(lengths, self.conv_kernel, self.conv_stride)
+
+    def check_inputs(self, input_values: Any, attention_mask: Any = None) -> None:
+        """Waveforms ``(batch, samples)`` of floats, each at least :attr:`receptive_field` samples long.
+
+        Dtypes and shapes are static under ``jit``; the mask's values are read only outside it
+        (the model object checks them before ``jit``, with :meth:`check_facts`).
+        """
+        self.check_facts(input_facts("input_values", input_values, values=False),
+                         input_facts("attention_mask", attention_mask))
+
+    def check_facts(self, input_values: inputs.Facts | None, attention_mask: inputs.Facts | None = None) -> None:
+        """:meth:`check_inputs` on what is known of the inputs (see :mod:`polyformer.core.inputs`)."""
+        where = f"conv_kernel={list(self.conv_kernel)}, conv_stride={list(self.conv_stride)}"
+        inputs.check_input_values(input_values, self.receptive_field, where)
+        if attention_mask is not None:
+            inputs.check_attention_mask(attention_mask, tuple(input_values.shape))
+            inputs.check_audio_lengths(attention_mask, self.receptive_field, where)
+
+    @nn.compact
+    def __call__(self, input_values: Array) -> Array:
+        hidden_states = jnp.asarray(input_values).astype(self.dtype)[..., None]
+        channels = (1,) + self.conv_dim
+        for index in range(len(self.conv_dim)):
+            norm = ("group" if index == 0 else None) if self.norm == "group" else "layer"
+            layer = ConvLayer(channels[index], channels[index + 1], self.conv_kernel[index], self.conv_stride[index],
+                              bias=self.bias, norm=norm, activation=self.activation, dtype=self.dtype,
+                              name=f"conv_layers.{index}")
+            hidden_states = layer(hidden_states)
+        return hidden_states
+
+
+#: Where a weight-normalised convolution keeps its magnitude ``g`` and direction ``v``, as PyTorch names them.
+WEIGHT_NORM_MAGNITUDE = "parametrizations.weight.original0"
+WEIGHT_NORM_DIRECTION = "parametrizations.weight.original1"
+
+
+class PositionalConvEmbedding(nn.Module):
+    """Relative positions for speech frames: ``activation(conv(x))`` over time, ``(batch, time, hidden)`` in and out.
+
+    As the PyTorch block: ``conv`` is a grouped convolution (``groups`` groups, ``kernel_size``
+    wide, padded to keep the length) whose weight is normalised per kernel position,
+    ``weight = g * v / ||v||``, the norm over the other two axes. ``g`` ``(1, 1, kernel_size)`` and
+    ``v`` ``(hidden, hidden / groups, kernel_size)`` are the parameters, in PyTorch's layout and
+    under PyTorch's names (``conv.parametrizations.weight.original0`` / ``original1``); the weight
+    is computed from them at each call, so training updates ``g`` and ``v`` as PyTorch does. An
+    even kernel gives one frame too many, which is dropped from the end. ``v`` starts as
+    N(0, ``2 / sqrt(kernel_size * hidden_size)``) and ``g`` as its norm (the weight then equals ``v``).
+    """
+
+    hidden_size: int
+    kernel_size: int
+    groups: int
+    activation: str = "gelu"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        kernel, groups = self.kernel_size, self.groups
+        conv = _WeightNormConv(self.hidden_size, kernel, groups, self.dtype, name="conv")
+        output = conv(hidden_states)
+        if kernel % 2 == 0:
+            output = output[:, :-1]
+        return get_activation(self.activation)(output)
+
+
+class _WeightNormConv(nn.Module):
+    """A same-length grouped convolution over ``(batch, time, channels)`` with a weight-normalised weight."""
+
+    channels: int
+    kernel_size: int
+    groups: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        shape = (self.channels, self.channels // self.groups, self.kernel_size)  # PyTorch's (out, in / groups, kernel)
+        spread = 2 * (1 / (self.kernel_size * self.channels)) ** 0.5  # fairseq's: keeps the variance
+        direction = self.param(WEIGHT_NORM_DIRECTION, normal_init(spread), shape, self.dtype)
+        magnitude = self.param(WEIGHT_NORM_MAGNITUDE, norm_init(WEIGHT_NORM_DIRECTION, direction, (0, 1)),
+                               (1, 1, self.kernel_size), self.dtype)
+        bias = self.param("bias", zeros_init(), (self.channels,), self.dtype)
+        norm = jnp.sqrt(jnp.sum(jnp.square(direction), axis=(0, 1), keepdims=True))
+        weight = direction * (magnitude / norm)
+        padding = self.kernel_size // 2
+        output = jax.lax.conv_general_dilated(
+            jnp.asarray(hidden_states, self.dtype), weight, window_strides=(1,), padding=[(padding, padding)],
+            dimension_numbers=("NWC", "OIW", "NWC"), feature_group_count=self.groups,
+        )
+        return output + bias
+
+
+class TDNNLayer(nn.Module):
+    """A time-delay layer: a dilated 1-D convolution over ``(batch, time, in_dim)``, then ``activation``.
+
+    As the PyTorch block: the convolution's weight is a linear, ``kernel`` (exported as
+    ``(out_dim, kernel_size * in_dim)``, as x-vector checkpoints hold it), applied to each
+    frame's ``kernel_size`` taps (``dilation`` apart) laid side by side. ``time`` shrinks by
+    ``dilation * (kernel_size - 1)`` (:meth:`output_lengths`).
+    """
+
+    in_dim: int
+    out_dim: int
+    kernel_size: int
+    dilation: int = 1
+    activation: str = "relu"
+    initializer_range: float = 0.02
+    dtype: Any = jnp.float32
+
+    def output_lengths(self, lengths):
+        return lengths - self.dilation * (self.kernel_size - 1)
+
+    @nn.compact
+    def __call__(self, hidden_states: Array) -> Array:
+        frames = self.output_lengths(hidden_states.shape[1])
+        taps = [hidden_states[:, tap * self.dilation: tap * self.dilation + frames] for tap in range(self.kernel_size)]
+        windows = jnp.concatenate(taps, axis=-1)  # (batch, frames, kernel_size * in_dim), tap-major as the weight
+        kernel = dense(self.out_dim, self.initializer_range, self.dtype, "kernel")
+        return get_activation(self.activation)(kernel(windows))
 
 
 # ---- multiple choice --------------------------------------------------------------------------

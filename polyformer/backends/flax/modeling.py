@@ -245,9 +245,10 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return flatten_dict(self.params)
 
     def _base_module(self) -> nn.Module:
-        """The base model's linen module, bound without parameters: enough to read its sizes and inputs."""
+        """The base model's linen module, bound to the params (their shapes suffice): enough to read its sizes,
+        inputs and methods (a module that makes parameters in ``setup`` needs them there)."""
         if self._bound_of is not self.module:
-            bound = self.module.bind({})
+            bound = self.module.bind({"params": self.params})
             base = getattr(bound, self.base_model_prefix, None) if self.base_model_prefix else None
             base = base if isinstance(base, nn.Module) else bound
             names = [name for name in list(inspect.signature(type(base).__call__).parameters)[1:] if name not in SWITCHES]
@@ -293,14 +294,21 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         if not paths:
             return
         flat = self._flat_params()
+        derived = []
         for path in paths:
             initializer = self._initializers.get(path)
-            if initializer is not None:  # numpy: nothing to compile
+            if initializer is not None and initializer.source is not None:
+                derived.append(path)
+            elif initializer is not None:  # numpy: nothing to compile
                 rng = np.random.default_rng([self.seed, zlib.crc32(canonical_name(path).encode())])
                 flat[path] = jnp.asarray(initializer.numpy(rng, flat[path].shape), dtype=flat[path].dtype)
         through_jax = [path for path in paths if path not in self._initializers]
         if through_jax:
             flat.update(zip(through_jax, self._jax_init(through_jax)))
+        for path in derived:  # computed from a sibling (loaded, or drawn above): a weight norm's magnitude
+            initializer = self._initializers[path]
+            source = np.asarray(flat[path[:-1] + (initializer.source,)])
+            flat[path] = jnp.asarray(initializer.numpy(None, flat[path].shape, source), dtype=flat[path].dtype)
         self.params = unflatten_dict(flat)
 
     def _jax_init(self, paths: list[tuple[str, ...]]) -> list:

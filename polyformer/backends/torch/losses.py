@@ -198,20 +198,4 @@ def diversity_loss(perplexity: torch.Tensor, num_codevectors: int, mask_time_ind
 
 def check_negative_indices(negative_indices: torch.Tensor, batch: int, frames: int) -> None:
     """``(batch, frames, num_negatives)`` integer indices into the ``batch * frames`` targets."""
-    facts = input_facts("sampled_negative_indices", negative_indices)
-    if facts.dtype not in ("int32", "int64"):
-        raise inputs.ModelInputTypeError(
-            f"sampled_negative_indices must hold integer indices, got dtype {facts.dtype}")
-    if negative_indices.dim() != 3 or tuple(negative_indices.shape[:2]) != (batch, frames):
-        raise inputs.ModelInputError(
-            f"sampled_negative_indices has shape {tuple(negative_indices.shape)}, but the model gives {frames} frames "
-            f"for each of {batch} examples: expected ({batch}, {frames}, num_negatives), e.g. from "
-            f"polyformer.models.wav2vec2.masking.sample_negative_indices"
-        )
-    if facts.values is not None and facts.values.size and (
-            facts.values.min() < 0 or facts.values.max() >= batch * frames):
-        bad = facts.values[(facts.values < 0) | (facts.values >= batch * frames)].flat[0]
-        raise inputs.ModelInputError(
-            f"sampled_negative_indices contains {int(bad)}, outside the {batch * frames} frames of the batch "
-            f"(0..{batch * frames - 1}: frame + example * frames)"
-        )
+    inputs.check_negative_indices(input_facts("sampled_negative_indices", negative_indices), batch, frames)

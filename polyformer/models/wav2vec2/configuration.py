@@ -10,7 +10,14 @@ import numpy as np
 from ...core.configuration import PretrainedConfig
 from ...core.numerics import conv_receptive_field
 
-__all__ = ["Wav2Vec2Config"]
+__all__ = ["Wav2Vec2Config", "LEGACY_CHECKPOINT_NAMES"]
+
+#: Names older checkpoints (transformers < 4.40, most on the Hub) give the positional convolution's weight
+#: norm, and today's: every framework's models load them (``legacy_checkpoint_names``) and save today's.
+LEGACY_CHECKPOINT_NAMES = (
+    (r"pos_conv_embed\.conv\.weight_g$", "pos_conv_embed.conv.parametrizations.weight.original0"),
+    (r"pos_conv_embed\.conv\.weight_v$", "pos_conv_embed.conv.parametrizations.weight.original1"),
+)
 
 
 class Wav2Vec2Config(PretrainedConfig):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...core.numerics import conv_output_length
 
-__all__ = ["compute_mask_indices", "sample_negative_indices", "pretraining_inputs"]
+__all__ = ["compute_mask_indices", "check_mask_arguments", "sample_negative_indices", "pretraining_inputs"]
 
 
 def _generator(rng: np.random.Generator | None) -> np.random.Generator:
@@ -45,12 +45,7 @@ def compute_mask_indices(
     A row too short for a span gets none.
     """
     batch, length = (int(size) for size in shape)
-    if not isinstance(mask_length, (int, np.integer)) or mask_length < 1:
-        raise ValueError(f"mask_length must be a positive integer, got {mask_length!r}")
-    if mask_length > length:
-        raise ValueError(f"mask_length ({mask_length}) must not exceed the length of the masked axis ({length})")
-    if not 0.0 <= mask_prob <= 1.0:
-        raise ValueError(f"mask_prob must lie between 0 and 1, got {mask_prob!r}")
+    check_mask_arguments(length, mask_prob, mask_length)
     rng = _generator(rng)
     if attention_mask is None:
         lengths = np.full(batch, length)
@@ -74,6 +69,17 @@ def compute_mask_indices(
         positions = (starts[:, None] + np.arange(mask_length)[None, :]).reshape(-1)
         mask[row, positions] = True
     return mask
+
+
+def check_mask_arguments(length: int, mask_prob: float, mask_length: int) -> None:
+    """What :func:`compute_mask_indices` refuses, checked alone: a model that draws its masks inside a
+    compiled program (Flax) checks them while tracing, where the error can still be raised."""
+    if not isinstance(mask_length, (int, np.integer)) or mask_length < 1:
+        raise ValueError(f"mask_length must be a positive integer, got {mask_length!r}")
+    if mask_length > length:
+        raise ValueError(f"mask_length ({mask_length}) must not exceed the length of the masked axis ({length})")
+    if not 0.0 <= mask_prob <= 1.0:
+        raise ValueError(f"mask_prob must lie between 0 and 1, got {mask_prob!r}")
 
 
 def sample_negative_indices(

@@ -29,7 +29,7 @@ from ...backends.torch.modeling import PreTrainedModel
 from ...core import inputs as checks
 from ...core.numerics import conv_output_length, pruned_heads_of_layer
 from ...core.outputs import Wav2Vec2BaseModelOutput, Wav2Vec2ForPreTrainingOutput
-from .configuration import Wav2Vec2Config
+from .configuration import LEGACY_CHECKPOINT_NAMES, Wav2Vec2Config
 from .masking import compute_mask_indices
 
 __all__ = [
@@ -235,10 +235,7 @@ class Wav2Vec2PreTrainedModel(PreTrainedModel):
     config_class = Wav2Vec2Config
     base_model_prefix = "wav2vec2"
     main_input_name = "input_values"
-    legacy_checkpoint_names = (
-        (r"pos_conv_embed\.conv\.weight_g$", "pos_conv_embed.conv.parametrizations.weight.original0"),
-        (r"pos_conv_embed\.conv\.weight_v$", "pos_conv_embed.conv.parametrizations.weight.original1"),
-    )
+    legacy_checkpoint_names = LEGACY_CHECKPOINT_NAMES
 
     def make_base_model(self, config: Wav2Vec2Config) -> "Wav2Vec2Model":
         return Wav2Vec2Model(config)
