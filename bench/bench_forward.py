@@ -32,8 +32,8 @@ JSON). Timings are interleaved rounds (:func:`bench.common.interleaved`) after t
 calls; ratios are per round, summarised by median and quartiles.
 
 Besides the table's shape (``--batch`` x ``--seq``; images at the model's size, 1 s of
-audio), the scaling sweeps time the four main kinds at other shapes: text models over
-``--seq-lengths`` (at ``--batch``), every model over ``--batch-sizes``.
+audio), the scaling sweeps time the four main kinds at other shapes (``--quick``: the two
+PyTorch ones): text models over ``--seq-lengths`` (at ``--batch``), every model over ``--batch-sizes``.
 
 Devices: the CPU always; an accelerator (``torch.cuda``, a JAX or TensorFlow GPU) when one is
 present, with each framework that can use it (``--devices`` picks).
@@ -93,6 +93,8 @@ def settings(args) -> dict:
         "seq": args.seq or (16 if quick else 128),
         "seq_lengths": [] if args.no_sweeps else (args.seq_lengths or ([8, 16] if quick else [64, 128, 256, 512])),
         "batch_sizes": [] if args.no_sweeps else (args.batch_sizes or ([1, 2] if quick else [1, 8, 32])),
+        # --quick is a smoke run: its sweeps time the two PyTorch kinds only (no XLA compile per shape)
+        "sweep_kinds": ["transformers", "torch"] if quick else list(MAIN_KINDS),
         "repeats": args.repeats or (3 if quick else 10),
         "min_sample_s": 0.002 if quick else 0.05,
         "case_budget_s": args.case_budget,
@@ -288,7 +290,7 @@ def measure_shape(spec, config, shape: Shape, loaded: dict, device: str, plan: d
     runners = {}
     for framework, (side, model) in loaded.items():
         for kind, run in side.runners(model, inputs).items():
-            if table_shape or kind in MAIN_KINDS:
+            if table_shape or kind in plan["sweep_kinds"]:
                 runners[kind] = run
     _say(f"{spec.name} {size} on {device}: compiling and checking {', '.join(runners)}")
     outputs = {}

@@ -74,7 +74,15 @@ def ratio_row(topic: str, model: str, size: str, numerator: str, denominator: st
 def value_row(topic: str, model: str, size: str, label: str, samples, *, quantity: str, unit: str = "",
               target: dict | None = None, device: str = "cpu", framework: str = "", **extra) -> dict:
     """One quantity (not a ratio of two timed things) with its spread over ``samples``."""
-    value = summary(samples)
+    return spread_row(topic, model, size, label, summary(samples), quantity=quantity, unit=unit, target=target,
+                      device=device, framework=framework, **extra)
+
+
+def spread_row(topic: str, model: str, size: str, label: str, spread: dict, *, quantity: str, unit: str = "",
+               target: dict | None = None, device: str = "cpu", framework: str = "", **extra) -> dict:
+    """A value row from a median and quartiles a topic computed itself (``n`` unknown: None)."""
+    value = {"median": float(spread["median"]), "q1": float(spread["q1"]), "q3": float(spread["q3"]),
+             "n": spread.get("n")}
     return {"topic": topic, "model": model, "size": size, "device": device, "quantity": quantity, "label": label,
             "framework": framework, "value": value, "unit": unit, "target": target,
             "met": target_met(value["median"], target), **extra}

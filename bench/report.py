@@ -39,7 +39,7 @@ def cells(row: dict) -> list[str]:
     value = row["value"]
     label = f"{row['framework']}: {row['label']}" if row.get("framework") else row["label"]
     unit = f" {row['unit']}" if row.get("unit") else ""
-    spread = f"{_number(value['q1'])} - {_number(value['q3'])}" if value["n"] > 1 else "(one value)"
+    spread = f"{_number(value['q1'])} - {_number(value['q3'])}" if value["n"] != 1 else "(one value)"
     return [row["model"], row["size"], label, f"{_number(value['median'])}{unit}", spread, "", "", "",
             _target(row["target"]), _met(row["met"])]
 
@@ -70,7 +70,10 @@ def header(results: dict) -> list[str]:
     load = machine.get("load_average_at_start")
     cores = machine.get("logical_cores")
     lines = [f"machine: {machine['cpu']}, {cores} logical cores, {machine['memory_gib'] or 0:.0f} GiB"
-             + (f", torch threads {machine['torch_threads']}" if machine.get("torch_threads") else "")]
+             + (f", torch threads {machine['torch_threads']}" if machine.get("torch_threads") else "")
+             + (f"; CPU features: {' '.join(machine['cpu_flags'])}" if machine.get("cpu_flags") else "")]
+    if len(results.get("commands", [])) > 1:
+        lines.append(f"{len(results['commands'])} runs shown together (--replot): " + "; ".join(results["commands"]))
     threads = results.get("threads")
     lines.append(f"threads: {threads['threads']} per framework (--threads)" if threads
                  else "threads: each library's default")

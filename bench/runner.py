@@ -9,6 +9,15 @@ A *topic* is a module ``bench/bench_<topic>.py``. Most define
   ``models``, ``frameworks``, ``devices`` and ``output`` (the folder results go to);
 * optionally ``add_arguments(parser)``, to add the topic's own options.
 
+A topic written to run on its own as well (``python bench/bench_load.py``) may instead have
+``build_parser()``: its ``run`` then gets *its own* options at their defaults, with the common
+options that it also has (``repeats``, ``models``, ``frameworks``, ``quick``...) taken from
+this command line, values its parser does not accept (a model it does not measure) left out
+(:func:`topic_args`). A topic whose result has no ``"rows"`` still shows in the table: every
+median / quartiles dict in it becomes a row, and so does every number whose key names a
+ratio (:func:`rows_from_result`); a ``peak_over_checkpoint`` under a ``"model/framework"``
+key is drawn as memory at load.
+
 Those run by default. An older stand-alone script with only ``main()`` and an ``--output
 FILE`` option is a *script topic*: it runs in a child process when named (``python -m bench
 convert``), never under ``--quick``, and its flat JSON is kept, its ratios shown in the table.
@@ -30,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import common, report
-from .models import MODELS
+from .models import all_names
 
 PACKAGE = Path(__file__).resolve().parent
 FRAMEWORKS = ("transformers", "torch", "keras", "flax")
@@ -99,8 +108,9 @@ def build_parser(topics: dict[str, Topic]) -> argparse.ArgumentParser:
                              f"{', '.join(n for n, t in topics.items() if t.runnable)}; --list says more)")
     parser.add_argument("--quick", action="store_true", help="tiny models and few rounds: a smoke run of seconds")
     parser.add_argument("--list", action="store_true", help="list the topics and exit")
-    parser.add_argument("--models", type=_names(MODELS), default=list(MODELS),
-                        help=f"comma-separated (default: {','.join(MODELS)})")
+    models = all_names()
+    parser.add_argument("--models", type=_names(models), default=models,
+                        help=f"comma-separated (default: every registered architecture, {','.join(models)})")
     parser.add_argument("--frameworks", type=_names(FRAMEWORKS), default=list(FRAMEWORKS),
                         help="comma-separated (default: all; our PyTorch always runs, every comparison needs it)")
     parser.add_argument("--devices", type=_names(DEVICES), default=list(DEVICES),
@@ -109,6 +119,9 @@ def build_parser(topics: dict[str, Topic]) -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, default=PACKAGE / "results",
                         help="folder for results.json, table.md and the figures (default: bench/results)")
     parser.add_argument("--no-plots", action="store_true", help="write no figures")
+    parser.add_argument("--replot", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="measure nothing: print the table and draw the figures of earlier runs' results.json "
+                             "(several: one run each, e.g. one model each, shown together) into --output")
     parser.add_argument("--threads", type=int,
                         help="threads of every framework (default: each library's own; --quick: 1). "
                              "On a shared, loaded machine 1 gives the steadiest ratios (docs/performance.md)")
@@ -118,6 +131,69 @@ def build_parser(topics: dict[str, Topic]) -> argparse.ArgumentParser:
     return parser
 
 
+#: The options of this command line a topic with its own parser may share (same name, same meaning).
+SHARED_OPTIONS = ("quick", "repeats", "models", "frameworks", "devices", "threads")
+
+
+def topic_args(topic: Topic, args: argparse.Namespace) -> argparse.Namespace:
+    """What ``topic.module.run`` gets: ``args`` itself, or the topic's own options (see the module's docstring)."""
+    build = getattr(topic.module, "build_parser", None)
+    if build is None:
+        return args
+    parser = build()
+    own = parser.parse_args([])
+    choices = {action.dest: action.choices for action in parser._actions if action.choices}
+    for name in SHARED_OPTIONS:
+        value = getattr(args, name, None)
+        if value is None or not hasattr(own, name):
+            continue
+        if isinstance(value, list) and name in choices:
+            value = [item for item in value if item in choices[name]]
+            if not value:
+                continue  # none of ours is one it measures: its own default
+        setattr(own, name, value)
+    if args.quick and getattr(own, "repeats", None) is not None and not hasattr(own, "quick"):
+        own.repeats = 1  # it has no quick mode of its own: one round is the closest
+    return own
+
+
+def _is_spread(value) -> bool:
+    return isinstance(value, dict) and {"median", "q1", "q3"} <= set(value)
+
+
+def rows_from_result(topic: str, result: dict) -> list[dict]:
+    """Rows for the table from a topic's result that has none: its medians with quartiles, and its ratios."""
+    rows = []
+
+    def where(path: list[str]) -> tuple[str, str]:
+        """(model, framework) from the keys above a number, e.g. "distilbert/keras"."""
+        for key in reversed(path):
+            model, _, framework = key.partition("/")
+            if framework in FRAMEWORKS:
+                return model, framework
+        return "", ""
+
+    def walk(value, path: list[str]) -> None:
+        if _is_spread(value):
+            model, framework = where(path[:-1])
+            quantity = common.MEMORY_AT_LOAD if path[-1] == "peak_over_checkpoint" else path[-1]
+            target = common.at_most(1.2, "issue 10: peak RSS increase at load <= 1.2x the checkpoint") \
+                if quantity == common.MEMORY_AT_LOAD else None
+            label = path[-1] if framework else " ".join(path)
+            rows.append(common.spread_row(topic, model, "", label, value, quantity=quantity, framework=framework,
+                                          target=target))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, [*path, str(key)])
+        elif isinstance(value, float) and path and ("ratio" in " ".join(path) or "_over_" in path[-1]
+                                                    or " / " in path[-1]):
+            rows.append(common.value_row(topic, "", "", path[-1], [value], quantity=path[-1],
+                                         note="one number, no spread"))
+
+    walk(result, [])
+    return rows
+
+
 def run_script(topic: Topic, args) -> dict:
     """Run a script topic in a child process (``--output FILE``) and keep its JSON, ratios as rows."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,9 +201,7 @@ def run_script(topic: Topic, args) -> dict:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         subprocess.run([sys.executable, str(topic.path), "--output", str(out)], check=True, env=env)
         raw = json.loads(out.read_text())
-    rows = [common.value_row(topic.name, "", "", key, [value], quantity=key, note="one median, no spread")
-            for key, value in raw.items() if isinstance(value, float) and ("ratio" in key or "_over_" in key)]
-    return {"rows": rows, "raw": raw}
+    return {"rows": rows_from_result(topic.name, raw), "raw": raw}
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -153,6 +227,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
         parser.error(f"unknown topic {', '.join(map(repr, unknown))}; known: {', '.join(topics)}")
     if args.threads is not None and args.threads < 0:
         parser.error(f"--threads must be 0 (each library's default) or more, got {args.threads}")
+    if args.replot is not None:
+        try:
+            return replot(args.replot, args.output, plots=not args.no_plots)
+        except ValueError as error:
+            parser.error(str(error))
     chosen = args.topics or [name for name, topic in topics.items() if topic.runnable]
     args.output.mkdir(parents=True, exist_ok=True)
     if args.threads is None and args.quick:
@@ -173,7 +252,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
             if topic.module is None:
                 raise ImportError(topic.problem)
             if topic.runnable:
-                outcome = topic.module.run(args)
+                outcome = topic.module.run(topic_args(topic, args))
+                if not isinstance(outcome, dict):
+                    raise TypeError(f"bench/bench_{name}.py: run() must return a dict, got {type(outcome).__name__}")
+                if "rows" not in outcome:
+                    outcome = {**outcome, "rows": rows_from_result(name, outcome)}
             elif args.quick:
                 outcome = {"skipped": [{"reason": "a script topic has no --quick mode; run it without --quick"}]}
             else:
@@ -191,14 +274,51 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     except OSError:
         pass
 
-    table = report.text_table(results)
-    print(table)
-    (args.output / "table.md").write_text(report.markdown_table(results), encoding="utf-8")
-    results["figures"] = [] if args.no_plots else _draw(results, args.output)
-    _write_json(args.output / "results.json", results)
-    print(f"\nwrote {args.output / 'results.json'}, {args.output / 'table.md'}"
-          + "".join(f", {args.output / name}" for name in results["figures"]))
+    _write_outputs(results, args.output, plots=not args.no_plots)
     return 1 if failed else 0
+
+
+def _write_outputs(results: dict, output: Path, plots: bool) -> None:
+    """Print the table; write table.md, the figures and results.json into ``output``."""
+    print(report.text_table(results))
+    (output / "table.md").write_text(report.markdown_table(results), encoding="utf-8")
+    results["figures"] = _draw(results, output) if plots else []
+    _write_json(output / "results.json", results)
+    print(f"\nwrote {output / 'results.json'}, {output / 'table.md'}"
+          + "".join(f", {output / name}" for name in results["figures"]))
+
+
+def replot(sources: list[Path], output: Path, plots: bool = True) -> int:
+    """The table and figures of earlier runs, from their results.json (nothing is measured).
+
+    Several runs are shown as one: each topic's lists (rows, times...) are joined and its
+    dicts (models...) merged, and ``commands`` lists how each run was made.
+    """
+    merged = None
+    for source in sources:
+        try:
+            results = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"--replot {source}: cannot read it as JSON: {error}") from None
+        if not isinstance(results, dict) or not {"machine", "topics"} <= set(results):
+            raise ValueError(f"--replot {source}: not a results.json of python -m bench (expected the keys "
+                             f"'machine' and 'topics')")
+        if merged is None:
+            merged = {**results, "commands": [results.get("command", "")]}
+            continue
+        merged["commands"].append(results.get("command", ""))
+        for name, outcome in results["topics"].items():
+            mine = merged["topics"].setdefault(name, {})
+            for key, value in outcome.items():
+                if isinstance(value, list) and isinstance(mine.get(key), list):
+                    mine[key] = mine[key] + value
+                elif isinstance(value, dict) and isinstance(mine.get(key), dict):
+                    mine[key] = {**mine[key], **value}
+                else:
+                    mine.setdefault(key, value)
+    output.mkdir(parents=True, exist_ok=True)
+    _write_outputs(merged, output, plots)
+    return 0
 
 
 def _torch_threads() -> int | None:
