@@ -78,9 +78,13 @@ def forward_time(times: list[dict], models: dict, device: str):
         high = [entries[k]["seconds"]["q3"] * 1e3 - m for m, k in zip(medians, kinds)]
         ax.bar(range(len(kinds)), medians, yerr=[low, high], capsize=3,
                color=[COLOURS.get(k, "#bbbbbb") for k in kinds])
+        for x, median in enumerate(medians):
+            label = f"{median:.0f}" if median >= 100 else f"{median:.3g}"
+            ax.annotate(label, (x, median), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+        ax.set_yscale("log")  # the slowest way (Keras eager) is often ten times the others
         ax.set_xticks(range(len(kinds)), kinds, rotation=45, ha="right")
         ax.set_title(f"{_title(models, name)}\n{entries[kinds[0]]['size']}", fontsize=9)
-        ax.set_ylabel("ms per forward (median, q1-q3)")
+        ax.set_ylabel("ms per forward (median, q1-q3; log scale)")
     figure.suptitle(f"Forward time per framework ({device})", fontsize=11)
     figure.tight_layout()
     return figure

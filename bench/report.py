@@ -16,7 +16,8 @@ def _number(value: float | None, digits: int = 3) -> str:
 def _amount(summary: dict, quantity: str) -> str:
     """A measured amount: milliseconds for times, the number as it is otherwise."""
     if quantity == "time":
-        return f"{summary['median'] * 1e3:.3g} ms"
+        seconds = summary["median"]
+        return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1e3:.3g} ms"
     return _number(summary["median"])
 
 
