@@ -106,7 +106,8 @@ def build_parser(topics: dict[str, Topic]) -> argparse.ArgumentParser:
     parser.add_argument("topics", nargs="*", metavar="TOPIC",
                         help=f"what to measure (default: every topic with run(): "
                              f"{', '.join(n for n, t in topics.items() if t.runnable)}; --list says more)")
-    parser.add_argument("--quick", action="store_true", help="tiny models and few rounds: a smoke run of seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny models and few rounds: a smoke run (under a minute per topic on an idle machine)")
     parser.add_argument("--list", action="store_true", help="list the topics and exit")
     models = all_names()
     parser.add_argument("--models", type=_names(models), default=models,
