@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import at_least, at_most, interleaved, ratio_row, summary
+from .common import CLOCKS, at_least, at_most, interleaved, ratio_row, summary
 from .models import Shape, checkpoint, default_shapes, frameworks_of, get_spec, length_unit, make_inputs, model_class
 
 TOPIC = "forward"
@@ -81,6 +81,9 @@ def add_arguments(parser) -> None:
     group.add_argument("--batch-sizes", type=_ints, metavar="N,N,...",
                        help="batch sweep, every model (default 1,8,32; --quick 1,2)")
     group.add_argument("--no-sweeps", action="store_true", help="time the table's shape only")
+    group.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                       help="wall: the time a user waits (default); cpu: the process's CPU time, every thread's, "
+                            "steadier on a machine so loaded that a forward mostly waits for a core")
     group.add_argument("--case-budget", type=float, default=60.0,
                        help="seconds of timing per shape, past which fewer rounds are run (at least 5; default 60)")
 
@@ -98,6 +101,7 @@ def settings(args) -> dict:
         "repeats": args.repeats or (3 if quick else 10),
         "min_sample_s": 0.002 if quick else 0.05,
         "case_budget_s": args.case_budget,
+        "clock": args.clock,
     }
 
 
@@ -309,7 +313,8 @@ def measure_shape(spec, config, shape: Shape, loaded: dict, device: str, plan: d
             result["checks"].append({"model": spec.name, "size": size, "device": device, "kind": kind,
                                      "max_abs_diff_vs_torch": float(np.abs(output - reference).max()),
                                      "max_abs_output": float(np.abs(reference).max())})
-    times = interleaved(runners, plan["repeats"], min_sample_s=plan["min_sample_s"], budget_s=plan["case_budget_s"])
+    times = interleaved(runners, plan["repeats"], min_sample_s=plan["min_sample_s"], budget_s=plan["case_budget_s"],
+                        clock=CLOCKS[plan["clock"]])
     for kind, samples in times.items():
         result["times"].append({"model": spec.name, "modality": spec.modality, "device": device, "kind": kind,
                                 "batch": shape.batch, "length": shape.length, "size": size,

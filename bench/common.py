@@ -89,15 +89,21 @@ def spread_row(topic: str, model: str, size: str, label: str, spread: dict, *, q
 
 
 # ---- timing -----------------------------------------------------------------------------
+#: What ``--clock`` may name: wall time (what a user waits), or the process's CPU time, every thread's
+#: (steadier on a machine so loaded that a forward mostly waits for a core; it counts spinning threads too).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 def interleaved(runners: dict[str, Callable[[], object]], repeats: int, *, min_sample_s: float = 0.02,
-                budget_s: float | None = None, min_repeats: int = 5) -> dict[str, list[float]]:
+                budget_s: float | None = None, min_repeats: int = 5,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each runner, over ``repeats`` rounds that run every runner once.
 
     Runners must be warm (compiled) already. Each sample times as many back-to-back calls as
     make it last ``min_sample_s`` (so that very short calls are not lost in the timer's noise)
     and divides. The order of the runners rotates from round to round, so none always runs
     first or last. With ``budget_s``, fewer rounds are run (never under ``min_repeats``) when
-    the rounds would take longer than that.
+    the rounds would take longer than that (in wall time, whatever ``clock`` the samples are read from).
     """
     names = list(runners)
     calls, round_s = {}, 0.0
@@ -114,10 +120,10 @@ def interleaved(runners: dict[str, Callable[[], object]], repeats: int, *, min_s
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
             fn, n = runners[name], calls[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - start) / n)
+            samples[name].append((clock() - start) / n)
     return samples
 
 

@@ -84,6 +84,9 @@ def header(results: dict) -> list[str]:
     forward = results["topics"].get("forward", {})
     if forward.get("accelerators"):
         lines.append("accelerators: " + ", ".join(f"{k}: {v}" for k, v in forward["accelerators"].items()))
+    clock = forward.get("settings", {}).get("clock", "wall")
+    if clock != "wall":
+        lines.append(f"forward times: {clock} time (--clock {clock}), not wall time")
     lines.append("ratio = A / B, median and quartiles of the per-round ratios over interleaved rounds; "
                  "A, B: medians" + (" (--quick: tiny models, not meaningful)" if results.get("quick") else ""))
     return lines

@@ -172,11 +172,13 @@ def test_an_architecture_registered_in_process_is_measured_generically(tmp_path,
 
         spec = get_spec("bench-distil")
         assert spec.modality == "text" and spec.tiny["dim"] == 32 and spec.tiny["n_layers"] == 2
-        result = bench_forward.run(_forward_args(tmp_path, "--models", "bench-distil", "--frameworks", "torch"))
+        result = bench_forward.run(_forward_args(tmp_path, "--models", "bench-distil", "--frameworks", "torch",
+                                                 "--clock", "cpu"))
     finally:
         reset_registry()
     assert [(t["model"], t["kind"], t["size"]) for t in result["times"]] == [("bench-distil", "torch", "2x16")]
     assert result["models"]["bench-distil"]["modality"] == "text" and not result["skipped"]
+    assert result["settings"]["clock"] == "cpu" and result["times"][0]["seconds"]["median"] > 0
 
 
 # ---- the command line ------------------------------------------------------------------
@@ -253,6 +255,18 @@ def test_interleaved_rotates_the_order_and_keeps_to_its_budget():
 
     slow = {"x": lambda: time.sleep(0.01)}
     assert len(interleaved(slow, 100, min_sample_s=0.0, budget_s=0.0, min_repeats=4)["x"]) == 4
+
+
+def test_the_cpu_clock_leaves_out_waiting():
+    """--clock cpu: a runner that waits (here: sleeps) costs no CPU time, while its wall time is the wait."""
+    import time
+
+    from bench.common import CLOCKS, interleaved
+
+    runners = {"wait": lambda: time.sleep(0.02)}
+    wall = interleaved(runners, 2, min_sample_s=0.0, clock=CLOCKS["wall"])["wait"]
+    cpu = interleaved(runners, 2, min_sample_s=0.0, clock=CLOCKS["cpu"])["wait"]
+    assert min(wall) >= 0.02 and max(cpu) < 0.01  # sleeping uses next to no CPU, on any machine
 
 
 def test_script_topics_keep_their_json_and_show_their_ratios(tmp_path):
