@@ -1,4 +1,4 @@
-"""The ``polyformer`` command: ``demo``, ``inspect PATH``, ``convert SRC DST``, ``plugins``.
+"""The ``polyformer`` command: ``demo``, ``inspect PATH``, ``convert SRC DST``, ``plugins``, ``bench``.
 
 Each sub-command is a small function; argparse only wires them up. Errors a user
 can cause (a missing folder, a bad file) print one line naming the problem and exit
@@ -136,6 +136,38 @@ def cmd_convert(args: argparse.Namespace) -> int:
         model = AutoModel.for_architecture(args.destination, framework=framework)
         print(f"checked: loads as {type(model).__name__} ({framework}), {model.num_parameters():,} parameters")
     return 0
+
+
+# ---- bench ---------------------------------------------------------------------
+BENCH_MISSING = (
+    "the benchmarks live in the bench/ folder of polyformer's source repository, which is not installed with "
+    "the package and was not found next to it ({where}); run them from a checkout of the repository: "
+    "`python -m bench` in its top folder (with pip install -e '.[all,bench]' for every framework and the figures)"
+)
+
+
+def find_bench():
+    """The repository's ``bench`` package: importable already, or in the source checkout this package runs from."""
+    import importlib
+
+    checkout = Path(__file__).resolve().parents[1]
+    for attempt in ("importable", "checkout"):
+        if attempt == "checkout":
+            if not (checkout / "bench" / "__main__.py").is_file():
+                break
+            sys.path.insert(0, str(checkout))
+        try:
+            bench = importlib.import_module("bench")
+        except ImportError:
+            continue
+        if getattr(bench, "POLYFORMER_BENCH", False):
+            return bench
+        sys.modules.pop("bench", None)  # another package called bench: not ours
+    raise ImportError(BENCH_MISSING.format(where=checkout / "bench"))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    return find_bench().main(args.bench_args, prog="polyformer bench")
 
 
 # ---- demo ----------------------------------------------------------------------
@@ -368,11 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list plugins, backends, architectures and tasks")
     plugins.add_argument("--check", action="store_true", help="import every registered class and report the broken ones")
     plugins.set_defaults(func=cmd_plugins)
+
+    bench = sub.add_parser("bench", add_help=False,
+                           help="run the benchmarks (from a source checkout): `polyformer bench --help` lists options")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = rest  # every option belongs to the bench's own parser
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except (OSError, ValueError, ImportError, TypeError) as exc:  # OSError: missing or unreadable files
