@@ -184,6 +184,7 @@ def run(shapes=SHAPES, dtypes=DTYPES, repeats: int = 5, layers: int = 6, librari
         best = max((r["gflops"], lib) for lib, r in rates.items() if "gflops" in r) if any(
             "gflops" in r for r in rates.values()) else (None, None)
         results["gemm"][dtype] = {"rates": rates, "best_library": best[1], "best_gflops": best[0]}
+        print(f"[{dtype} GEMM] {json.dumps(rates)}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as folder:
         torch.manual_seed(0)
@@ -206,6 +207,8 @@ def run(shapes=SHAPES, dtypes=DTYPES, repeats: int = 5, layers: int = 6, librari
                     case["fast_fraction_of_best_gemm"] = case["gflops"]["ours_fast"] / best
                     case["transformers_fraction_of_best_gemm"] = case["gflops"]["transformers"] / best
                 cases[f"{batch}x{seq}"] = case
+                print(f"[{dtype} {batch}x{seq}] fast/transformers {case['fast_over_transformers']:.2f}, "
+                      f"fast/plain {case['fast_over_plain']:.2f}", file=sys.stderr, flush=True)
             paths = [choice.path for choice in choices.values()]
             results["forward"][dtype] = {
                 "fast_path_linears": {"onednn": paths.count("onednn"), "plain": paths.count("plain")},
