@@ -167,3 +167,17 @@ def test_bad_arguments_name_themselves(argument, value):
     with pytest.raises(ValueError, match=rf"optimize_for_inference: {argument} must be a positive integer, got {value}"):
         fast_path.optimize_for_inference(model, **{argument: value})
     assert all(type(m) is not fast_path.FastLinear for m in model.modules())  # nothing changed
+
+
+@pytest.mark.parametrize("framework, class_name", [("keras", "TFDistilBertModel"), ("flax", "FlaxDistilBertModel")])
+def test_keras_and_flax_refuse_with_the_capability_error(framework, class_name):
+    """The one API: Keras and Flax models have the method; enabling it says the backend lacks it."""
+    pytest.importorskip("keras" if framework == "keras" else "flax")
+    import polyformer
+
+    model = getattr(polyformer, class_name)(tiny_config())
+    with pytest.raises(NotImplementedError,
+                       match=rf"the CPU inference fast path \(optimize_for_inference\) is not available in the "
+                             rf"{framework} backend .*framework='torch'"):
+        model.optimize_for_inference()
+    assert model.optimize_for_inference(False) == {}  # nothing to undo
