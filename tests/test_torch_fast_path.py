@@ -150,6 +150,20 @@ def test_names_parameters_and_saves_are_unchanged(tmp_path):
     assert {name: param for name, param in model.named_parameters()} == before
 
 
+@needs_onednn
+def test_an_optimised_model_deep_copies(onednn_calls):
+    """The packed weight (an opaque oneDNN tensor, which cannot be copied) is left out and packed again."""
+    torch.manual_seed(0)
+    model = DistilBertModel(tiny_config()).eval()
+    model.optimize_for_inference(measure=False)
+    want = run(model).last_hidden_state
+    twin = copy.deepcopy(model)
+    calls = len(onednn_calls)
+    # The same kernels on the same weights: float32 rounding at most (default tolerance).
+    assert_outputs_close({"out": want}, {"out": run(twin).last_hidden_state}, where="copy of an optimised model")
+    assert len(onednn_calls) > calls  # the copy runs the fast path too
+
+
 def test_measured_choice_follows_the_timings():
     model = DistilBertModel(tiny_config()).eval()
     choices = fast_path.optimize_for_inference(model, rows=8, repeats=1)

@@ -175,6 +175,13 @@ class FastLinear(nn.Linear):
             return F.linear(x, self.weight, self.bias)
         return _onednn_linear(x, weight, self.bias)
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the packed weight out (oneDNN's opaque tensor has no storage to copy);
+        the copy packs its weight again at its first call."""
+        state = self.__dict__.copy()
+        state["_packed"], state["_packed_key"] = None, None
+        return state
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, path={self.choice.path}"
 
