@@ -72,6 +72,7 @@ CAPABILITIES = {
     "feed_forward_chunking": "feed-forward chunking (config.chunk_size_feed_forward)",
     "gradient_checkpointing": "gradient checkpointing (gradient_checkpointing_enable)",
     "resize_token_embeddings": "resizing the vocabulary (resize_token_embeddings)",
+    "optimize_for_inference": "the CPU inference fast path (optimize_for_inference)",
 }
 
 

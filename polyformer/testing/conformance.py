@@ -24,6 +24,8 @@ implements that is installed (whatever the modality: inputs come from
 * a round trip through every framework (in the registry's order, back to the first)
   through checkpoints is bit-exact;
 * heads return a finite loss when given labels, and a few optimizer steps lower it;
+* in every framework whose backend declares ``optimize_for_inference`` (its harness then has
+  ``fast_path_outputs``): the fast path gives the plain path's outputs in float32 and bfloat16;
 * in every framework whose backend declares ``prune_heads``: a checkpoint pruned in the
   reference framework loads and gives its outputs, and pruning the same heads there gives
   the same model (weights bit for bit).
@@ -178,6 +180,10 @@ class ArchitectureConformance:
             reason = "no backend of this architecture declares prune_heads"
             if not hasattr(self.make_config(), "num_attention_heads"):
                 frameworks, reason = [], f"{self.model_type} has no attention heads (no num_attention_heads)"
+        if name == "test_inference_fast_path_matches_plain":
+            registry = get_registry()
+            frameworks = [f for f in frameworks if "optimize_for_inference" in registry.backends[f].capabilities]
+            reason = "no backend of this architecture declares optimize_for_inference"
         if "framework" in metafunc.fixturenames:
             if not frameworks:  # say why, rather than pytest's "got empty parameter set"
                 frameworks = [pytest.param(None, marks=pytest.mark.skip(reason=reason or "no framework applies"))]
@@ -267,6 +273,24 @@ class ArchitectureConformance:
         losses = _harness(framework).train_losses(model, inputs, steps=self.train_steps, learning_rate=self.learning_rate)
         assert all(np.isfinite(losses)), losses
         assert losses[-1] < losses[0], f"{model_class.__name__}: loss did not go down: {losses}"
+
+    @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+    def test_inference_fast_path_matches_plain(self, framework, task, dtype):
+        """A backend's inference fast path (PyTorch: ``optimize_for_inference``) gives the plain path's outputs.
+
+        float32: within the default tolerance (1e-5 of each value and of the tensor's magnitude):
+        the fast path only sums in another order. bfloat16: every layer rounds its outputs to
+        8 bits of mantissa (eps 7.8e-3), and two kernels may round a value to neighbouring
+        bfloat16 numbers, an error the next layers carry on; four eps of the magnitude
+        (3.1e-2) allows that for a few layers while a wrong weight or bias moves outputs by far more.
+        """
+        harness = _harness(framework)
+        model_class = self.model_class(framework, task)
+        config = self.quiet_config(task)
+        model = model_class(copy.deepcopy(config))
+        plain, fast, _ = harness.fast_path_outputs(model, self.make_inputs(task, config), dtype)
+        tolerance = {} if dtype == "float32" else {"rtol": 4 * 2.0 ** -7, "atol_scale": 4 * 2.0 ** -7}
+        assert_outputs_close(plain, fast, where=f"{model_class.__name__} ({dtype}) fast path vs plain", **tolerance)
 
     def heads_to_prune(self, config) -> dict[int, list[int]]:
         """Heads the pruning check removes: the first head of the first layer, two of the last."""

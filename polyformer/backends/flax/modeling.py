@@ -581,6 +581,16 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     def is_gradient_checkpointing(self) -> bool:
         return False
 
+    def optimize_for_inference(self, enable: bool = True, *, measure: bool = True, prepack: bool = True,
+                               rows: int = 1024) -> dict:
+        """Not in the Flax backend (its forward is already ``jax.jit`` compiled): enabling raises the registry's
+        capability error; ``enable=False`` has nothing to undo and returns ``{}``."""
+        if enable:
+            from ...core.plugins import get_registry
+
+            get_registry().backend(self.framework).require("optimize_for_inference")
+        return {}
+
     # ---- utilities -------------------------------------------------------------------
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Number of parameters (tied weights counted once).

@@ -258,6 +258,14 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         """Not in the Keras backend (nothing to disable): the same clear error as enabling it."""
         get_registry().backend(self.framework).require("gradient_checkpointing")
 
+    def optimize_for_inference(self, enable: bool = True, *, measure: bool = True, prepack: bool = True,
+                               rows: int = 1024) -> dict:
+        """Not in the Keras backend (its fast path is XLA, ``jit_compile``): enabling raises the registry's
+        capability error; ``enable=False`` has nothing to undo and returns ``{}``."""
+        if enable:
+            get_registry().backend(self.framework).require("optimize_for_inference")
+        return {}
+
     def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
         """Number of weights (shared ones counted once), as ``transformers``' ``num_parameters``."""
         variables = self.trainable_weights if only_trainable else self.weights

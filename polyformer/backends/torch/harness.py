@@ -40,3 +40,17 @@ def train_losses(model, inputs: dict[str, np.ndarray], *, steps: int = 3, learni
     with torch.no_grad():
         losses.append(float(model(**tensors).loss))
     return losses
+
+
+def fast_path_outputs(model, inputs: dict[str, np.ndarray], dtype: str = "float32") -> tuple[dict, dict, int]:
+    """``model`` in ``dtype``: its outputs on the plain path, then with :meth:`optimize_for_inference`
+    (oneDNN wherever this CPU can run the dtype, no timing), and how many linears took oneDNN.
+    The model is left as it was built (plain linears), in ``dtype``."""
+    model.to(getattr(torch, dtype))
+    plain = forward(model, inputs)
+    choices = model.optimize_for_inference(measure=False)
+    try:
+        fast = forward(model, inputs)
+    finally:
+        model.optimize_for_inference(False)
+    return plain, fast, sum(choice.path == "onednn" for choice in choices.values())

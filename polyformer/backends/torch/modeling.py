@@ -3,7 +3,8 @@
 It is a ``torch.nn.Module`` that implements the five-method loading contract of
 :class:`polyformer.core.modeling.PreTrainedModelMixin` (which does the rest of
 ``from_pretrained`` / ``save_pretrained``), plus what every PyTorch model offers:
-random init, tied weights, embedding resizing, head pruning, gradient checkpointing.
+random init, tied weights, embedding resizing, head pruning, gradient checkpointing, and the opt-in CPU inference fast path
+(:meth:`PreTrainedModel.optimize_for_inference`, see :mod:`.fast_path`).
 
 How loading avoids waste: the model is built under ``torch.device("meta")``, where
 parameters have a shape but no storage and no init runs. Each checkpoint tensor then
@@ -338,6 +339,23 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
                 f"(implement _prune_heads for its layout)"
             )
         encoders[0].prune_heads(heads_to_prune)
+
+    # ---- inference ------------------------------------------------------------------
+    def optimize_for_inference(self, enable: bool = True, *, measure: bool = True, prepack: bool = True,
+                               rows: int = 1024) -> dict:
+        """Run the linear layers through oneDNN in no-grad CPU inference where that is faster here.
+
+        Opt-in, because it times the candidate kernels (a second or so) and, with ``prepack``,
+        keeps a second copy of each weight it routes. Training, autocast and grad-enabled calls
+        keep the plain path. ``enable=False`` undoes it. Returns ``{linear's name: choice}``;
+        see :mod:`polyformer.backends.torch.fast_path` and ``docs/cpu-inference.md``.
+        """
+        from . import fast_path
+
+        if not enable:
+            fast_path.restore_plain_linears(self)
+            return {}
+        return fast_path.optimize_for_inference(self, measure=measure, prepack=prepack, rows=rows)
 
     # ---- training helpers -----------------------------------------------------------
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:

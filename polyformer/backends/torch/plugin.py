@@ -15,7 +15,8 @@ def register_backends(register):
             harness="polyformer.backends.torch.harness",
             layers="polyformer.backends.torch.layers",
             heads="polyformer.backends.torch.heads",
-            capabilities=("prune_heads", "head_mask", "feed_forward_chunking", "gradient_checkpointing", "resize_token_embeddings"),
+            capabilities=("prune_heads", "head_mask", "feed_forward_chunking", "gradient_checkpointing", "resize_token_embeddings",
+                          "optimize_for_inference"),
             extra="torch",
             priority=10,
         )
