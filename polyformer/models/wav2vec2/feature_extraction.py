@@ -111,21 +111,16 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
             )
         tensor_converter(return_tensors)  # a bad value fails before any work
         utterances = self._as_utterances(raw_speech)
-        padded = self.pad(
-            {"input_values": utterances},
-            padding=padding,
-            max_length=max_length,
-            truncation=truncation,
-            pad_to_multiple_of=pad_to_multiple_of,
-            return_attention_mask=return_attention_mask,
-        )
-        values = list(padded["input_values"])
-        masks = padded.get("attention_mask")
+        padding = self._padding_strategy(padding, max_length, truncation)
+        batch = self._pad_sequences(utterances, padding, max_length, truncation, pad_to_multiple_of)
+        want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         if self.do_normalize:
-            padded_at_all = padding not in (False, None, "do_not_pad")
-            values = self.zero_mean_unit_var_norm(values, masks if padded_at_all else None, self.padding_value)
-        padded["input_values"] = values
-        return BatchFeature(dict(padded), tensor_type=return_tensors)
+            # With a mask (and padding), statistics come from the real samples only; without, from the whole row.
+            by_mask = want_mask and padding != "do_not_pad"
+            # Padded samples keep padding_value in the first case.
+            for index, row in enumerate(batch.values):
+                _normalize_in_place(row[batch.real_frames(index)] if by_mask else row)
+        return self._batch_feature({}, batch, want_mask, return_tensors)
 
     @staticmethod
     def zero_mean_unit_var_norm(
@@ -193,11 +188,25 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
                 )
             if array.size == 0:
                 raise ValueError(f"{name}: {where} is empty (no samples)")
-            bad = ~np.isfinite(array)
-            if bad.any():
+            # One pass without a temporary: a NaN or infinity anywhere makes the sum NaN or infinite. Only
+            # then (or when finite samples overflow float32) is each sample checked.
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = array.sum()
+            bad = None if np.isfinite(total) else ~np.isfinite(array)
+            if bad is not None and bad.any():
                 raise ValueError(
                     f"{name}: {where} has {int(bad.sum())} NaN or infinite sample(s) of {array.size} (the first "
                     f"at sample {int(np.argmax(bad))}); normalised, it would be NaN throughout. Clean or drop it."
                 )
             utterances.append(array)
         return utterances
+
+
+def _normalize_in_place(samples: np.ndarray) -> None:
+    """Scale float32 ``samples`` to zero mean and unit variance, in place.
+
+    The same numbers as ``(samples - mean) / sqrt(var + eps)``, without its two temporaries.
+    """
+    mean, std = samples.mean(), np.sqrt(samples.var() + NORM_EPSILON)
+    samples -= mean
+    samples /= std
