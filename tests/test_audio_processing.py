@@ -235,6 +235,55 @@ def test_features_match_transformers(case, do_normalize, return_attention_mask):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+# The padding and normalisation are written for speed (one preallocated batch, examples normalised as
+# they are copied into it, in place otherwise); they must still give transformers' numbers exactly,
+# not just within a tolerance: the same float32 operations in the same order.
+@pytest.mark.parametrize("case", PADDING_CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "none")
+@pytest.mark.parametrize("do_normalize", [True, False])
+@pytest.mark.parametrize("return_attention_mask", [True, False])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_features_are_bit_identical_to_transformers(case, do_normalize, return_attention_mask, padding_side):
+    settings = dict(do_normalize=do_normalize, return_attention_mask=return_attention_mask, padding_value=0.5,
+                    padding_side=padding_side)
+    if case.get("padding") == "max_length" and not case.get("truncation") and do_normalize and return_attention_mask:
+        pytest.skip("transformers cannot normalise this ragged batch (see test_features_match_transformers)")
+    if padding_side == "left" and do_normalize and return_attention_mask and case.get("padding"):
+        # transformers takes the first `length` samples as the real ones, the padding when it is on the left;
+        # test_normalisation_uses_real_samples_with_a_mask checks what is right.
+        pytest.skip("transformers normalises left-padded rows over the wrong samples")
+    call = dict(case, return_tensors="np" if case.get("padding") else None)
+    ours = Wav2Vec2FeatureExtractor(**settings)(_waves(), sampling_rate=16000, **call)
+    theirs = transformers.Wav2Vec2FeatureExtractor(**settings)(_waves(), sampling_rate=16000, **call)
+    assert sorted(ours) == sorted(theirs)
+    for key in theirs:
+        for a, b in zip(ours[key], theirs[key], strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape, key
+            np.testing.assert_array_equal(a, b, err_msg=key)
+
+
+@pytest.mark.parametrize("padding", [False, True, "max_length"])
+@pytest.mark.parametrize("return_attention_mask", [True, False])
+def test_callers_audio_is_left_as_it_was(padding, return_attention_mask):
+    """Normalisation writes into the padded batch (in place); the caller's arrays must never be that batch,
+    including a (batch, samples) array whose rows need no padding, and a strided view."""
+    waves = _waves()
+    same_length = np.stack([w[:700] for w in waves])
+    strided = waves[2][::2]
+    inputs = [waves, same_length, [strided]]
+    before = [[np.array(x, copy=True) for x in batch] for batch in inputs]
+    extractor = Wav2Vec2FeatureExtractor(return_attention_mask=return_attention_mask)
+    reference = transformers.Wav2Vec2FeatureExtractor(return_attention_mask=return_attention_mask)
+    for batch in inputs:
+        out = extractor(batch, padding=padding, max_length=1600, sampling_rate=16000)
+        assert not any(np.shares_memory(o, x) for o in out["input_values"] for x in batch)
+        expected = reference(batch, padding=padding, max_length=1600, sampling_rate=16000)["input_values"]
+        for a, b in zip(out["input_values"], expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+    for batch, copies in zip(inputs, before):
+        for x, copy in zip(batch, copies):
+            np.testing.assert_array_equal(x, copy)
+
+
 @pytest.mark.parametrize("make_input", [
     lambda w: w[1],                      # one 1-D array
     lambda w: w[1].tolist(),             # one list of floats

@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,7 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         max_length: int | None,
         truncation: bool,
         pad_to_multiple_of: int | None,
+        write: Callable[[np.ndarray, np.ndarray], None] | None = None,
     ) -> "PaddedSequences":
         """Truncate and pad float32 ``sequences`` (checked by :meth:`_as_sequence`) on ``padding_side``.
 
@@ -305,6 +307,10 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         still differ (no padding, or ``max_length`` shorter than an untruncated example),
         each example gets its own array. Either way the result is new memory, never the
         caller's arrays, so a subclass may normalise it in place.
+
+        ``write(sequence, out)``, when given, puts an example's real frames into ``out`` (its
+        place in the row) instead of a plain copy: a subclass that transforms each example
+        (Wav2Vec2's normalisation) does it while copying, one pass over the batch fewer.
         """
         if truncation:
             # As transformers: the cut is rounded up to pad_to_multiple_of, so the two options agree.
@@ -329,7 +335,10 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
             values = rows
         for row, sequence, start, length in zip(rows, sequences, starts, lengths):
             row[:start] = self.padding_value
-            row[start : start + length] = sequence
+            if write is None:
+                row[start : start + length] = sequence
+            else:
+                write(sequence, row[start : start + length])
             row[start + length :] = self.padding_value
         return PaddedSequences(values, starts, lengths)
 

@@ -112,14 +112,16 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
         tensor_converter(return_tensors)  # a bad value fails before any work
         utterances = self._as_utterances(raw_speech)
         padding = self._padding_strategy(padding, max_length, truncation)
-        batch = self._pad_sequences(utterances, padding, max_length, truncation, pad_to_multiple_of)
         want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
-        if self.do_normalize:
-            # With a mask (and padding), statistics come from the real samples only; without, from the whole row.
-            by_mask = want_mask and padding != "do_not_pad"
-            # Padded samples keep padding_value in the first case.
-            for index, row in enumerate(batch.values):
-                _normalize_in_place(row[batch.real_frames(index)] if by_mask else row)
+        # With a mask (and padding), or without padding, the statistics come from each utterance's own samples
+        # (padded samples keep padding_value): known before padding, so each utterance is normalised while
+        # it is copied into the batch. Without a mask, a padded row is normalised as a whole, padding included.
+        own_samples = want_mask or padding == "do_not_pad"
+        write = _normalize if self.do_normalize and own_samples else None
+        batch = self._pad_sequences(utterances, padding, max_length, truncation, pad_to_multiple_of, write=write)
+        if self.do_normalize and not own_samples:
+            for row in batch.values:
+                _normalize(row, row)
         return self._batch_feature({}, batch, want_mask, return_tensors)
 
     @staticmethod
@@ -188,6 +190,9 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
                 )
             if array.size == 0:
                 raise ValueError(f"{name}: {where} is empty (no samples)")
+            # Contiguous (a copy only for a strided view): its mean and variance are taken before it is copied
+            # into the batch, and numpy promises the same summation order only for the same memory layout.
+            array = np.ascontiguousarray(array)
             # One pass without a temporary: a NaN or infinity anywhere makes the sum NaN or infinite. Only
             # then (or when finite samples overflow float32) is each sample checked.
             with np.errstate(over="ignore", invalid="ignore"):
@@ -202,11 +207,11 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
         return utterances
 
 
-def _normalize_in_place(samples: np.ndarray) -> None:
-    """Scale float32 ``samples`` to zero mean and unit variance, in place.
+def _normalize(samples: np.ndarray, out: np.ndarray) -> None:
+    """Write float32 ``samples`` scaled to zero mean and unit variance into ``out`` (which may be ``samples``).
 
     The same numbers as ``(samples - mean) / sqrt(var + eps)``, without its two temporaries.
     """
     mean, std = samples.mean(), np.sqrt(samples.var() + NORM_EPSILON)
-    samples -= mean
-    samples /= std
+    np.subtract(samples, mean, out=out)
+    out /= std
