@@ -439,21 +439,41 @@ def test_call_without_sampling_rate_warns():
 
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("do_normalize", [True, False])
-def test_nan_or_inf_audio_is_refused_with_its_index(bad_value, do_normalize):
+@pytest.mark.parametrize("return_attention_mask", [True, False])
+def test_nan_or_inf_audio_is_refused_with_its_index(bad_value, do_normalize, return_attention_mask):
     waves = _waves()
     waves[2][[5, 9]] = bad_value
     # transformers gives that utterance back as all NaN (normalised) without a word.
     theirs = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)(waves, sampling_rate=16000)["input_values"]
     assert np.isnan(theirs[2]).all() and np.isfinite(theirs[1]).all()
-    extractor = Wav2Vec2FeatureExtractor(do_normalize=do_normalize)
-    with pytest.raises(ValueError, match=r"utterance 2 has 2 NaN or infinite sample\(s\) of 1507 \(the first at "
-                                         r"sample 5\)"):
-        extractor(waves, sampling_rate=16000, padding=True)
+    # When normalising, the bad samples are caught through the mean (each utterance's own with a mask, the
+    # padded row's without); otherwise, and when truncation may cut them away, by a check of the input.
+    extractor = Wav2Vec2FeatureExtractor(do_normalize=do_normalize, return_attention_mask=return_attention_mask)
+    for call in (dict(padding=True), dict(padding=False), dict(padding=True, truncation=True, max_length=5)):
+        with pytest.raises(ValueError, match=r"utterance 2 has 2 NaN or infinite sample\(s\) of 1507 \(the first "
+                                             r"at sample 5\)"):
+            extractor(waves, sampling_rate=16000, **call)
     all_nan = np.full(40, np.nan, np.float32)
     with pytest.raises(ValueError, match=r"utterance 1 has 40 NaN"):
         extractor([waves[0], all_nan], sampling_rate=16000)
     with pytest.raises(ValueError, match=r"raw_speech has 40 NaN"):
         extractor(all_nan, sampling_rate=16000)
+
+
+@pytest.mark.parametrize("padding", [False, True])
+@pytest.mark.parametrize("return_attention_mask", [True, False])
+def test_audio_too_loud_for_float32_statistics_is_normalised_like_transformers(padding, return_attention_mask):
+    """Finite samples whose sum overflows float32 are no NaN input: not refused, and normalised as transformers
+    does (to NaN), by the plain formula rather than the one that reuses the centred samples."""
+    waves = _waves()
+    waves[1] = waves[1] * np.float32(3e37)
+    settings = dict(return_attention_mask=return_attention_mask)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ours = Wav2Vec2FeatureExtractor(**settings)(waves, sampling_rate=16000, padding=padding)["input_values"]
+        theirs = transformers.Wav2Vec2FeatureExtractor(**settings)(waves, sampling_rate=16000,
+                                                                   padding=padding)["input_values"]
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("padding", [False, "do_not_pad"])
