@@ -111,6 +111,54 @@ def test_grayscale_and_rgba_pil(mode):
         _ours(image)
 
 
+# PIL images in modes L, RGB and RGBA are resized by Pillow as they are (no full-size numpy copy out and
+# back), and the per-pixel steps run on contiguous memory: for speed only, so the numbers must stay
+# exactly transformers' (the same float operations in the same order), not just within ATOL.
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA", "P"])
+@pytest.mark.parametrize("do_convert_rgb", [True, False])
+@pytest.mark.parametrize("size", [{"height": 224, "width": 224}, {"height": 24, "width": 40}])
+@pytest.mark.parametrize("resample", [2, 3, 1])
+def test_pil_pixel_values_are_bit_identical_to_transformers(mode, do_convert_rgb, size, resample):
+    rgba = _pil(45, 61, "RGBA", seed=7)
+    image = rgba if mode == "RGBA" else rgba.convert(mode)
+    settings = dict(do_convert_rgb=do_convert_rgb, size=size, resample=resample)
+    if not do_convert_rgb and mode != "RGB":
+        settings["do_normalize"] = False  # ViT's statistics have 3 values; these images keep their own channels
+    try:
+        theirs = _theirs(image, **dict(settings))
+    except (ValueError, TypeError):
+        pytest.skip(f"transformers does not take a {mode} image with {settings}")
+    ours = _ours(image, **settings)
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+    # The same image given as its numpy array goes through numpy and gives the same pixels.
+    if mode in ("RGB", "L", "RGBA"):
+        np.testing.assert_array_equal(_ours(np.asarray(image), **settings, input_data_format="channels_last"), ours)
+
+
+def test_numpy_pixel_values_are_bit_identical_to_transformers():
+    images = [_rgb(60, 80), _rgb(300, 257, seed=1), np.ascontiguousarray(np.moveaxis(_rgb(33, 47, seed=2), -1, 0))]
+    np.testing.assert_array_equal(_ours(images), _theirs(images))
+    floats = np.random.RandomState(3).rand(2, 3, 40, 30).astype(np.float32)
+    np.testing.assert_array_equal(_ours(floats), _theirs(floats))
+
+
+def test_a_subclass_resize_is_used_for_pil_images_too():
+    """PIL images skip the numpy round trip only for the base class's resize, never past a subclass's own."""
+    calls = []
+
+    class Counting(ViTImageProcessor):
+        @staticmethod
+        def resize(image, size, resample=2, name="images", *, input_data_format=None):
+            calls.append(np.shape(image))
+            return BaseImageProcessor.resize(image, size, resample, name, input_data_format=input_data_format)
+
+    image = _pil(30, 50)
+    out = Counting()(image, return_tensors="np")["pixel_values"]
+    assert calls == [(3, 30, 50)]
+    np.testing.assert_array_equal(out, _ours(image))
+
+
 def test_numpy_inputs():
     _same(_rgb(60, 80))  # uint8 HWC
     chw = np.random.RandomState(1).rand(3, 64, 48).astype(np.float32)  # float CHW in [0, 1]

@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,16 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
         main = self.model_input_names[0]
         if main not in processed_features:
             raise ValueError(f"pad() needs the key '{main}', got keys {sorted(processed_features)}")
+        padding = self._padding_strategy(padding, max_length, truncation)
+        self.validate()
+        sequences = [self._as_sequence(main, index, s) for index, s in enumerate(processed_features[main])]
+        batch = self._pad_sequences(sequences, padding, max_length, truncation, pad_to_multiple_of)
+        want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+        return self._batch_feature(processed_features, batch, want_mask, return_tensors)
+
+    @staticmethod
+    def _padding_strategy(padding: bool | str, max_length: int | None, truncation: bool) -> str:
+        """``padding`` as "longest", "max_length" or "do_not_pad", after checking it goes with the other arguments."""
         if padding is True:
             padding = "longest"
         elif padding is False:
@@ -277,40 +288,78 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
             raise ValueError("padding='max_length' needs max_length")
         if truncation and max_length is None:
             raise ValueError("truncation=True needs max_length")
-        self.validate()
+        return padding
 
-        sequences = [self._as_sequence(main, index, s) for index, s in enumerate(processed_features[main])]
+    def _pad_sequences(
+        self,
+        sequences: list[np.ndarray],
+        padding: str,
+        max_length: int | None,
+        truncation: bool,
+        pad_to_multiple_of: int | None,
+        write: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    ) -> "PaddedSequences":
+        """Truncate and pad float32 ``sequences`` (checked by :meth:`_as_sequence`) on ``padding_side``.
+
+        The usual case, where every example ends up with the same length, fills one
+        preallocated ``(batch, frames, ...)`` array: each example is copied once into its
+        row and only the padded frames are written with ``padding_value``. When lengths
+        still differ (no padding, or ``max_length`` shorter than an untruncated example),
+        each example gets its own array. Either way the result is new memory, never the
+        caller's arrays, so a subclass may normalise it in place.
+
+        ``write(sequence, out)``, when given, puts an example's real frames into ``out`` (its
+        place in the row) instead of a plain copy: a subclass that transforms each example
+        (Wav2Vec2's normalisation) does it while copying, one pass over the batch fewer.
+        """
         if truncation:
             # As transformers: the cut is rounded up to pad_to_multiple_of, so the two options agree.
             limit = _round_up(max_length, pad_to_multiple_of)
             sequences = [s[:limit] for s in sequences]
+        lengths = [len(s) for s in sequences]
         target = None
         if padding == "longest":
-            target = max(len(s) for s in sequences)
+            target = max(lengths)
         elif padding == "max_length":
             target = max_length
         if target is not None:
             target = _round_up(target, pad_to_multiple_of)
-        want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
-
-        padded, masks = [], []
-        for sequence in sequences:
-            length = len(sequence)
-            missing = max(0, (target or length) - length)
-            shape = (missing,) + sequence.shape[1:]
-            filler = np.full(shape, self.padding_value, dtype=np.float32)
-            mask = np.ones(length, dtype=np.int32)
-            mask_filler = np.zeros(missing, dtype=np.int32)
-            if self.padding_side == "right":
-                padded.append(np.concatenate([sequence, filler]))
-                masks.append(np.concatenate([mask, mask_filler]))
+        widths = [max(target or length, length) for length in lengths]
+        right = self.padding_side == "right"
+        starts = [0 if right else width - length for width, length in zip(widths, lengths)]
+        if len(set(widths)) == 1:
+            values = np.empty((len(sequences), widths[0]) + sequences[0].shape[1:], dtype=np.float32)
+            rows = list(values)
+        else:
+            rows = [np.empty((width,) + s.shape[1:], dtype=np.float32) for width, s in zip(widths, sequences)]
+            values = rows
+        for row, sequence, start, length in zip(rows, sequences, starts, lengths):
+            row[:start] = self.padding_value
+            if write is None:
+                row[start : start + length] = sequence
             else:
-                padded.append(np.concatenate([filler, sequence]))
-                masks.append(np.concatenate([mask_filler, mask]))
-        data = dict(processed_features)
-        data[main] = padded
+                write(sequence, row[start : start + length])
+            row[start + length :] = self.padding_value
+        return PaddedSequences(values, starts, lengths)
+
+    def _batch_feature(
+        self,
+        features: dict[str, Any],
+        batch: "PaddedSequences",
+        want_mask: bool,
+        return_tensors: str | None,
+    ) -> BatchFeature:
+        """The output of :meth:`pad`: ``features`` with the main input padded, and its mask when asked for.
+
+        Without ``return_tensors`` each example is its own array, as before padding; with
+        it, a batch padded to one length goes to the tensor type as the one array it already is.
+        """
+        data = dict(features)
+        stacked = isinstance(batch.values, np.ndarray) and return_tensors is not None
+        data[self.model_input_names[0]] = batch.values if stacked else list(batch.values)
         if want_mask:
-            data["attention_mask"] = masks
+            mask = batch.attention_mask()
+            data["attention_mask"] = mask if stacked else list(mask)
         return BatchFeature(data, tensor_type=return_tensors)
 
     def _as_sequence(self, key: str, index: int, sequence: Any) -> np.ndarray:
@@ -325,6 +374,36 @@ class SequenceFeatureExtractor(FeatureExtractionMixin):
                 f"{self.feature_size} means each example is {want}"
             )
         return array
+
+
+class PaddedSequences:
+    """Padded examples and where their real frames are, from :meth:`SequenceFeatureExtractor._pad_sequences`.
+
+    ``values`` is one ``(batch, frames, ...)`` float32 array when every example has the same
+    padded length, else a list of arrays. Example ``i`` holds its real frames at
+    ``values[i][starts[i] : starts[i] + lengths[i]]`` and ``padding_value`` elsewhere.
+    """
+
+    def __init__(self, values: np.ndarray | list[np.ndarray], starts: list[int], lengths: list[int]) -> None:
+        self.values = values
+        self.starts = starts
+        self.lengths = lengths
+
+    def real_frames(self, index: int) -> slice:
+        """Where example ``index``'s real (unpadded) frames are in its row."""
+        return slice(self.starts[index], self.starts[index] + self.lengths[index])
+
+    def attention_mask(self) -> np.ndarray | list[np.ndarray]:
+        """int32, 1 on real frames and 0 on padding, in the same form as ``values`` (built only when asked for)."""
+        if isinstance(self.values, np.ndarray):
+            mask = np.zeros(self.values.shape[:2], dtype=np.int32)
+            rows = list(mask)
+        else:
+            rows = [np.zeros(len(row), dtype=np.int32) for row in self.values]
+            mask = rows
+        for index, row in enumerate(rows):
+            row[self.real_frames(index)] = 1
+        return mask
 
 
 def _is_positive_int(value: Any) -> bool:

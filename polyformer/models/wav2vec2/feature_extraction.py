@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -110,22 +112,29 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
                 f"trained on), but sampling_rate={sampling_rate} was given; resample the audio first."
             )
         tensor_converter(return_tensors)  # a bad value fails before any work
-        utterances = self._as_utterances(raw_speech)
-        padded = self.pad(
-            {"input_values": utterances},
-            padding=padding,
-            max_length=max_length,
-            truncation=truncation,
-            pad_to_multiple_of=pad_to_multiple_of,
-            return_attention_mask=return_attention_mask,
-        )
-        values = list(padded["input_values"])
-        masks = padded.get("attention_mask")
-        if self.do_normalize:
-            padded_at_all = padding not in (False, None, "do_not_pad")
-            values = self.zero_mean_unit_var_norm(values, masks if padded_at_all else None, self.padding_value)
-        padded["input_values"] = values
-        return BatchFeature(dict(padded), tensor_type=return_tensors)
+        # A NaN or infinite sample makes the mean it is part of non-finite. When normalisation takes the mean
+        # of every sample (none truncated away), that is where they are caught: one pass over the audio fewer.
+        caught_by_mean = self.do_normalize and not truncation
+        utterances = self._as_utterances(raw_speech, check_finite=not caught_by_mean)
+        padding = self._padding_strategy(padding, max_length, truncation)
+        want_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+
+        def refuse_non_finite() -> None:
+            self._as_utterances(raw_speech)  # raises, naming the utterance and its first bad sample
+
+        def normalize(samples: np.ndarray, out: np.ndarray) -> None:
+            _normalize(samples, out, on_non_finite=refuse_non_finite if caught_by_mean else None)
+
+        # With a mask (and padding), or without padding, the statistics come from each utterance's own samples
+        # (padded samples keep padding_value): known before padding, so each utterance is normalised while
+        # it is copied into the batch. Without a mask, a padded row is normalised as a whole, padding included.
+        own_samples = want_mask or padding == "do_not_pad"
+        write = normalize if self.do_normalize and own_samples else None
+        batch = self._pad_sequences(utterances, padding, max_length, truncation, pad_to_multiple_of, write=write)
+        if self.do_normalize and not own_samples:
+            for row in batch.values:
+                normalize(row, row)
+        return self._batch_feature({}, batch, want_mask, return_tensors)
 
     @staticmethod
     def zero_mean_unit_var_norm(
@@ -145,8 +154,11 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
             normed.append(out)
         return normed
 
-    def _as_utterances(self, raw_speech) -> list[np.ndarray]:
-        """The input as a list of 1-D float32 arrays, with errors that say what shape was expected."""
+    def _as_utterances(self, raw_speech, check_finite: bool = True) -> list[np.ndarray]:
+        """The input as a list of contiguous 1-D float32 arrays, with errors that say what shape was expected.
+
+        With ``check_finite``, audio holding a NaN or an infinity is refused (see :meth:`__call__`).
+        """
         name = type(self).__name__
         if isinstance(raw_speech, (list, tuple)):
             if len(raw_speech) == 0:
@@ -193,11 +205,48 @@ class Wav2Vec2FeatureExtractor(SequenceFeatureExtractor):
                 )
             if array.size == 0:
                 raise ValueError(f"{name}: {where} is empty (no samples)")
-            bad = ~np.isfinite(array)
-            if bad.any():
-                raise ValueError(
-                    f"{name}: {where} has {int(bad.sum())} NaN or infinite sample(s) of {array.size} (the first "
-                    f"at sample {int(np.argmax(bad))}); normalised, it would be NaN throughout. Clean or drop it."
-                )
+            # Contiguous (a copy only for a strided view): its mean and variance are taken before it is copied
+            # into the batch, and numpy promises the same summation order only for the same memory layout.
+            array = np.ascontiguousarray(array)
+            if check_finite:
+                # One pass without a temporary: a NaN or infinity anywhere makes the sum NaN or infinite. Only
+                # then (or when finite samples overflow float32) is each sample checked.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    total = array.sum()
+                bad = None if np.isfinite(total) else ~np.isfinite(array)
+                if bad is not None and bad.any():
+                    raise ValueError(
+                        f"{name}: {where} has {int(bad.sum())} NaN or infinite sample(s) of {array.size} (the "
+                        f"first at sample {int(np.argmax(bad))}); normalised, it would be NaN throughout. Clean or "
+                        "drop it."
+                    )
             utterances.append(array)
         return utterances
+
+
+def _normalize(samples: np.ndarray, out: np.ndarray, on_non_finite: Callable[[], None] | None = None) -> None:
+    """Write float32 ``samples`` scaled to zero mean and unit variance into ``out`` (which may be ``samples``).
+
+    The same numbers as ``(samples - samples.mean()) / sqrt(samples.var() + eps)``, in fewer passes
+    over memory: numpy's variance centres the samples on their mean, squares and averages; the
+    centred samples are already in ``out``, so (numpy >= 2) their variance about 0 is taken instead:
+    the same squares, summed in the same order. ``on_non_finite()`` is called first when the mean
+    is not finite (a NaN or infinite sample, or float32 overflow); it may raise.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = samples.mean()
+    finite = bool(np.isfinite(mean))
+    if not finite and on_non_finite is not None:
+        on_non_finite()
+    if _VAR_TAKES_MEAN and finite:
+        np.subtract(samples, mean, out=out)
+        var = out.var(mean=_ZERO)
+    else:
+        var = samples.var()
+        np.subtract(samples, mean, out=out)
+    out /= np.sqrt(var + NORM_EPSILON)
+
+
+#: numpy >= 2 lets ``var`` be given the mean (``_ZERO``: the mean of centred samples, as numpy wants it).
+_VAR_TAKES_MEAN = "mean" in inspect.signature(np.var).parameters
+_ZERO = np.zeros(1, dtype=np.float32)
