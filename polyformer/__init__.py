@@ -34,6 +34,8 @@ _CORE_NAMES = {
     "ImageProcessingMixin": ("polyformer.core.image_processing", "ImageProcessingMixin"),
     "BaseImageProcessor": ("polyformer.core.image_processing", "BaseImageProcessor"),
     "ProcessorMixin": ("polyformer.core.processing", "ProcessorMixin"),
+    "pipeline": ("polyformer.pipelines", "pipeline"),
+    "Pipeline": ("polyformer.pipelines", "Pipeline"),
 }
 
 
