@@ -50,8 +50,12 @@ def pipeline(task: str, model: Any = None, *, tokenizer: Any = None, image_proce
         task: one of ``PIPELINE_TASKS`` (or an alias: ``"sentiment-analysis"``, ``"ner"``).
         model: a folder or hub id (the model head of the task is loaded from it, and the
             preprocessors the task needs when not given), or a model already loaded.
-        tokenizer, image_processor, feature_extractor: preprocessors, or folders/hub ids to load them from;
-            by default loaded from ``model``'s folder.
+        tokenizer: the tokenizer, or a folder/hub id to load it from; by default loaded from
+            ``model``'s folder when the task reads text.
+        image_processor: the image processor, or a folder/hub id; by default from ``model``'s
+            folder when the task reads images.
+        feature_extractor: the feature extractor, or a folder/hub id; by default from ``model``'s
+            folder when the task reads audio.
         framework: ``"torch"``, ``"keras"`` or ``"flax"`` when ``model`` is a folder (default: the
             first installed, as for the Auto classes); a loaded model runs in its own framework.
         batch_size: examples run through the model together (padded to the longest).
