@@ -369,7 +369,13 @@ class PretrainedConfig:
 
     # -- disk ----------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed."""
+        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed.
+
+        Args:
+            save_directory: the folder to write into (not a file).
+            **kwargs: accepted for transformers' signature; any given is an error naming it
+                (polyformer has no hub upload).
+        """
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
         save_directory = Path(save_directory)
@@ -394,7 +400,21 @@ class PretrainedConfig:
         revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``config.json`` path or a cached hub id; kwargs override keys."""
+        """Load from a folder, a ``config.json`` path or a cached hub id.
+
+        A ``model_type`` in the file other than this class's gets a warning (it is loaded
+        anyway, as transformers does).
+
+        Args:
+            pretrained_model_name_or_path: a folder holding ``config.json``, the path of a
+                JSON file, or a hub id already in the local Hugging Face cache.
+            return_unused_kwargs: also return the ``kwargs`` that name no config key, as
+                ``(config, unused)``, instead of failing on them.
+            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            **kwargs: config keys to override (``num_labels=3``); a bad value raises a
+                ``ValueError`` naming the key.
+        """
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, cache_dir=cache_dir, revision=revision)
         config_dict = read_json_dict(path)
         found = config_dict.get("model_type")

@@ -94,11 +94,24 @@ def convert_checkpoint(
 ) -> list[Path]:
     """Copy the checkpoint folder ``source`` to ``destination``, re-sharded and optionally re-typed.
 
-    ``dtype`` ("float32", "float16", "bfloat16") applies to floating-point tensors only;
-    other files of the folder (config, tokenizer) are copied, with the config's ``dtype``
-    updated. ``progress(done_bytes, total_bytes)`` is called after each tensor. The
-    destination's files are committed together, as every save is
-    (:func:`~polyformer.core.io.folder_transaction`).
+    What ``polyformer convert`` runs. The other files of the folder (config, tokenizer) are
+    copied, with the config's ``dtype`` updated. The destination's files are committed
+    together, as every save is (:func:`~polyformer.core.io.folder_transaction`).
+
+    Args:
+        source: the checkpoint folder to read (``config.json`` plus safetensors weights,
+            one file or shards with their index).
+        destination: the folder to write; created if needed, and must differ from ``source``.
+        dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"float64"`` for the
+            floating-point tensors (other tensors keep theirs); None copies the bytes as they
+            are, bit-exact.
+        max_shard_size: the largest output file, in bytes or as text (``"500MB"``); larger
+            checkpoints are split into shards plus ``model.safetensors.index.json``.
+        progress: called as ``progress(done_bytes, total_bytes)`` after each tensor
+            (:func:`print_progress` draws a bar on stderr); None for silence.
+
+    Returns:
+        The weight files written (shards and index).
     """
     source, destination = Path(source), Path(destination)
     if not source.is_dir():

@@ -207,9 +207,34 @@ class PreTrainedModelMixin:
     ):
         """Build the model from a checkpoint folder (or cached hub id) in the HF layout.
 
-        ``config`` replaces the saved config; other keyword arguments override config keys.
+        The same for every framework: only the header of each weight file is read to match
+        names and check shapes before any data; then the tensors stream in, file by file.
         Missing weights are random-initialised and reported; weights of the wrong shape are
         an error naming them unless ``ignore_mismatched_sizes=True``.
+
+        Args:
+            pretrained_model_name_or_path: a checkpoint folder (``config.json`` plus
+                ``model.safetensors``, or shards and their index) or a hub id already in the
+                local Hugging Face cache.
+            config: a config (or a folder / ``config.json`` path to read one from) used instead
+                of the checkpoint's ``config.json``.
+            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            ignore_mismatched_sizes: re-initialise weights whose shape differs from the
+                checkpoint's (e.g. a classifier with another number of labels) instead of failing.
+            dtype: the weights' dtype (``"float16"``, ``"bfloat16"``, a framework dtype);
+                None for the framework's default (float32); ``"auto"`` for the dtype recorded
+                in ``config.json``. ``torch_dtype=`` is accepted as its old name.
+            use_safetensors: False also accepts a legacy ``pytorch_model.bin`` (read with
+                ``weights_only=True``); by default only safetensors are read.
+            output_loading_info: also return a dict of ``missing_keys``, ``unexpected_keys``
+                and ``mismatched_keys``, as ``(model, info)``.
+            **kwargs: config keys to override (``num_labels=3``, ``output_hidden_states=True``),
+                and the model's ``module_options`` (BERT's ``add_pooling_layer``); any other
+                name is an error naming it.
+
+        Returns:
+            The model, in eval mode where the framework has one.
         """
         if "torch_dtype" in kwargs and dtype is None:
             dtype = kwargs.pop("torch_dtype")
@@ -311,7 +336,20 @@ class PreTrainedModelMixin:
         safe_serialization: bool = True,
         **kwargs: Any,
     ) -> None:
-        """Write ``config.json`` and safetensors weights (sharded above ``max_shard_size``)."""
+        """Write ``config.json`` and safetensors weights, all files or none.
+
+        Weights are saved under their canonical (PyTorch ``transformers``) names and layouts,
+        so the folder loads in every framework and in ``transformers``; ``config.json``
+        records the class (``architectures``) and the weights' dtype.
+
+        Args:
+            save_directory: the folder to write (created if needed; stale weight files of an
+                earlier save are removed).
+            max_shard_size: the largest weight file, in bytes or as text (``"500MB"``);
+                larger models are split into shards plus ``model.safetensors.index.json``.
+            safe_serialization: must be True: polyformer writes safetensors only.
+            **kwargs: accepted for transformers' signature; any given is an error naming it.
+        """
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
         if not safe_serialization:

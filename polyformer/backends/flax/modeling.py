@@ -337,6 +337,11 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
         A model whose weights were never set (built with ``_do_init=False`` and not loaded) is
         refused, naming the weights, rather than written half.
+
+        Args:
+            save_directory: the folder to write (created if needed).
+            **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
+                :meth:`PreTrainedModelMixin.save_pretrained <polyformer.core.modeling.PreTrainedModelMixin.save_pretrained>`.
         """
         missing = self._unset_weights()
         if missing:
@@ -389,8 +394,29 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     ):
         """Run the model (jit-compiled) on the inputs its base module takes, by position or by name.
 
-        With ``train=True`` dropout is active; it draws from ``dropout_rng`` or, if none is
-        given, from a key the model holds and advances at each call.
+        The same call for every Flax model, base or head; inputs are numpy or JAX arrays, or
+        Python lists. Values are checked before ``jit`` (token ids within the vocabulary, a 0/1
+        attention mask, labels within the classes), as the other frameworks check them.
+
+        Args:
+            *args: the base module's inputs in its order (``input_ids``, ``attention_mask``...
+                or ``pixel_values``...).
+            params: the weights to run with (a pytree shaped as ``model.params``, e.g. while
+                training); None: ``model.params``.
+            dropout_rng: the JAX key dropout draws from when ``train=True``; None: a key the
+                model holds and advances at each call.
+            train: dropout on.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+            **inputs: the base module's inputs by name, and for a head its loss inputs
+                (``labels``...): given them, the output has a ``loss``.
+
+        Returns:
+            The output dataclass (``last_hidden_state``..., or the task's ``logits`` and
+            ``loss``), or its tuple with ``return_dict=False``.
         """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
