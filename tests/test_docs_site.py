@@ -204,7 +204,11 @@ def test_the_check_finds_an_undocumented_argument():
 def _public_entry_points():
     import polyformer
     from polyformer.core.convert import convert_checkpoint
+    from polyformer.core.feature_extraction import FeatureExtractionMixin
+    from polyformer.core.image_processing import ImageProcessingMixin
     from polyformer.core.modeling import PreTrainedModelMixin
+    from polyformer.core.processing import ProcessorMixin
+    from polyformer.core.tokenization import PreTrainedTokenizerBase
 
     auto = [getattr(polyformer, name) for name in ("AutoConfig", "AutoTokenizer", "AutoImageProcessor",
                                                    "AutoFeatureExtractor", "AutoProcessor")]
@@ -223,6 +227,11 @@ def _public_entry_points():
         "PretrainedConfig.save_pretrained": polyformer.PretrainedConfig.save_pretrained,
         "PreTrainedModelMixin.from_pretrained": PreTrainedModelMixin.from_pretrained,
         "PreTrainedModelMixin.save_pretrained": PreTrainedModelMixin.save_pretrained,
+        # What the Auto classes hand over to.
+        "PreTrainedTokenizerBase.from_pretrained": PreTrainedTokenizerBase.from_pretrained,
+        "FeatureExtractionMixin.from_pretrained": FeatureExtractionMixin.from_pretrained,
+        "ImageProcessingMixin.from_pretrained": ImageProcessingMixin.from_pretrained,
+        "ProcessorMixin.from_pretrained": ProcessorMixin.from_pretrained,
     }
 
 

@@ -177,7 +177,20 @@ class FeatureExtractionMixin:
         revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``preprocessor_config.json`` path or a cached hub id; kwargs override."""
+        """Load from a folder, a ``preprocessor_config.json`` path or a cached hub id.
+
+        Image processors load the same way (they share this class's file handling).
+
+        Args:
+            pretrained_model_name_or_path: a folder holding ``preprocessor_config.json``, the
+                path of that file, or a hub id already in the local Hugging Face cache.
+            return_unused_kwargs: also return the ``kwargs`` that name no setting, as
+                ``(preprocessor, unused)``.
+            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            **kwargs: settings overriding the saved ones (``sampling_rate``, ``size``,
+                ``do_normalize``...).
+        """
         data = cls.get_preprocessor_dict(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
         return cls.from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
 

@@ -216,6 +216,13 @@ class ProcessorMixin:
 
         Keyword arguments naming a setting of the feature extractor / image processor
         override it there; the rest go to the tokenizer(s), as in transformers.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id already in the local Hugging
+                Face cache) holding every part's files.
+            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            **kwargs: settings of the parts, routed as said above.
         """
         folder = resolve_folder(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
         name = cls.__name__

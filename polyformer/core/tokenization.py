@@ -1100,6 +1100,16 @@ class PreTrainedTokenizerBase:
         Saved settings (``tokenizer_config.json``) are the defaults and ``kwargs`` override
         them. Tokens listed in ``added_tokens_decoder`` (or the older
         ``added_tokens.json``) are restored with their ids.
+
+        Args:
+            pretrained_model_name_or_path: a folder with the tokenizer's files, the path of a
+                lone vocabulary file (``vocab.txt``), or a hub id already in the local Hugging
+                Face cache.
+            *init_inputs: positional arguments for the class's constructor.
+            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
+            revision: the hub revision (branch, tag or commit) of a hub id.
+            **kwargs: settings overriding the saved ones (``do_lower_case``, special tokens,
+                ``model_max_length``...), or vocabulary files by their argument name.
         """
         name = pretrained_model_name_or_path
         path = Path(name).expanduser() if isinstance(name, (str, os.PathLike)) else None
