@@ -208,8 +208,11 @@ def _public_entry_points():
     from polyformer.core.image_processing import ImageProcessingMixin
     from polyformer.core.modeling import PreTrainedModelMixin
     from polyformer.core.processing import ProcessorMixin
+    from polyformer.core.registry import import_object
+    from polyformer.pipelines import PIPELINE_TASKS
     from polyformer.core.tokenization import PreTrainedTokenizerBase
 
+    pipeline_classes = [import_object(task.pipeline_class) for task in PIPELINE_TASKS.values()]
     auto = [getattr(polyformer, name) for name in ("AutoConfig", "AutoTokenizer", "AutoImageProcessor",
                                                    "AutoFeatureExtractor", "AutoProcessor")]
     return {
@@ -222,6 +225,8 @@ def _public_entry_points():
         "AutoModelForSequenceClassification.from_pretrained":
             polyformer.AutoModelForSequenceClassification.from_pretrained,
         "pipeline": polyformer.pipeline,
+        # Each task's pipeline: the shared __call__, or the task's own.
+        **{f"{cls.__name__}.__call__": cls.__call__ for cls in pipeline_classes},
         "convert_checkpoint": convert_checkpoint,
         "PretrainedConfig.from_pretrained": polyformer.PretrainedConfig.from_pretrained,
         "PretrainedConfig.save_pretrained": polyformer.PretrainedConfig.save_pretrained,

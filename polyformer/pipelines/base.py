@@ -99,7 +99,15 @@ class Pipeline:
 
     # ------------------------------------------------------------------ running
     def __call__(self, inputs: Any, **options: Any) -> Any:
-        """Answer ``inputs``: one example gives one result; a list gives a list; a generator gives a generator."""
+        """Answer ``inputs``: one example gives one result; a list gives a list; a generator gives a generator.
+
+        Args:
+            inputs: one example (a text, an image, an audio array...: what the task reads), or a
+                list or generator of them.
+            **options: this call's task options (``top_k``, ``aggregation_strategy``...: see the
+                task's class), over the defaults given to ``pipeline()``; and ``batch_size`` /
+                ``progress`` to change the pipeline's for this call.
+        """
         batch_size = _check_batch_size(options.pop("batch_size", self.batch_size))
         progress = options.pop("progress", self.progress)
         options = {**self.defaults, **options}

@@ -28,6 +28,18 @@ class QuestionAnsweringPipeline(Pipeline):
     needs = ("tokenizer",)
 
     def __call__(self, inputs: Any = None, question: Any = None, context: Any = None, **options: Any) -> Any:
+        """Answer each question from its context.
+
+        Args:
+            inputs: ``{"question": ..., "context": ...}`` or a list of them; or give
+                ``question`` and ``context`` instead.
+            question: a question, or a list of them (each asked of ``context``, or of the
+                context at the same place in a list).
+            context: the text holding the answer, or a list of texts, one per question.
+            **options: ``top_k``, ``doc_stride``, ``max_answer_len``, ``max_seq_len``,
+                ``max_question_len``, ``handle_impossible_answer``, ``align_to_words``, and
+                ``batch_size`` / ``progress`` as for every pipeline.
+        """
         if inputs is None:
             if question is None or context is None:
                 missing = "context" if question is not None else "question"

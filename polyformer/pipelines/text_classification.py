@@ -55,6 +55,14 @@ class TextClassificationPipeline(Pipeline):
     _NOT_GIVEN = object()
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
+        """Classify a text, a pair (``{"text", "text_pair"}``) or a list of them.
+
+        Args:
+            inputs: a text, a ``{"text": ..., "text_pair": ...}`` pair, or a list or generator of them.
+            **options: ``top_k``, ``function_to_apply`` (``"softmax"``, ``"sigmoid"``, ``"none"``),
+                ``truncation``, ``tokenizer_kwargs``, and ``batch_size`` / ``progress`` as for
+                every pipeline.
+        """
         legacy = "top_k" not in options and "top_k" not in self.defaults
         result = super().__call__(inputs, **options)
         if legacy and isinstance(inputs, str):  # a pair (dict) gives its dict alone, as transformers
