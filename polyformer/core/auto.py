@@ -117,8 +117,7 @@ class AutoConfig:
             pretrained_model_name_or_path: a folder holding ``config.json``, the path of a JSON
                 file, or a hub id already in the local Hugging Face cache.
             **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and config keys to
-                override (``num_labels=3``); see :meth:`PretrainedConfig.from_pretrained
-                <polyformer.core.configuration.PretrainedConfig.from_pretrained>`.
+                override (``num_labels=3``); see ``PretrainedConfig.from_pretrained``.
         """
         hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision") if k in kwargs}
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
@@ -352,7 +351,7 @@ class _AutoModel:
 
         Args:
             model_type: a registered architecture (``"distilbert"``).
-            framework: as for :func:`choose_framework`.
+            framework: as for ``choose_framework``.
         """
         framework = choose_framework(framework)
         arch: Architecture = get_registry().architecture(model_type)
@@ -372,7 +371,7 @@ class _AutoModel:
         Args:
             config: the architecture's config (``DistilBertConfig(...)``, ``AutoConfig.from_pretrained(...)``).
             framework: ``"torch"``, ``"keras"`` or ``"flax"``; None: ``$POLYFORMER_FRAMEWORK``,
-                else the first installed (see :func:`choose_framework`).
+                else the first installed (see ``choose_framework``).
             **kwargs: given to the model class's constructor (Keras and Flax: ``dtype``; Flax: ``seed``).
         """
         if not isinstance(config, PretrainedConfig):
@@ -393,12 +392,12 @@ class _AutoModel:
                 safetensors weights) or a hub id already in the local Hugging Face cache.
             framework: ``"torch"``, ``"keras"`` or ``"flax"`` (aliases ``"pt"``, ``"tf"``,
                 ``"jax"``); None: ``$POLYFORMER_FRAMEWORK``, else the first installed of
-                torch, keras, flax (see :func:`choose_framework`).
+                torch, keras, flax (see ``choose_framework``).
             **kwargs: the model class's ``from_pretrained`` options (``config``, ``dtype``,
                 ``cache_dir``, ``revision``, ``ignore_mismatched_sizes``,
                 ``output_loading_info``...) and config keys to override; see
-                :meth:`PreTrainedModelMixin.from_pretrained
-                <polyformer.core.modeling.PreTrainedModelMixin.from_pretrained>`.
+                ``PreTrainedModelMixin.from_pretrained``
+                (``polyformer.core.modeling``).
         """
         config = kwargs.get("config")
         if isinstance(config, PretrainedConfig):
@@ -422,8 +421,8 @@ class _AutoModel:
         Args:
             pretrained_model_name_or_path: a checkpoint folder or a hub id already in the local
                 Hugging Face cache.
-            framework: as for :meth:`from_pretrained`.
-            **kwargs: as for :meth:`from_pretrained`.
+            framework: as for ``from_pretrained``.
+            **kwargs: as for ``from_pretrained``.
         """
         hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)

@@ -108,7 +108,7 @@ def convert_checkpoint(
         max_shard_size: the largest output file, in bytes or as text (``"500MB"``); larger
             checkpoints are split into shards plus ``model.safetensors.index.json``.
         progress: called as ``progress(done_bytes, total_bytes)`` after each tensor
-            (:func:`print_progress` draws a bar on stderr); None for silence.
+            (``print_progress`` draws a bar on stderr); None for silence.
 
     Returns:
         The weight files written (shards and index).

@@ -341,7 +341,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         Args:
             save_directory: the folder to write (created if needed).
             **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
-                :meth:`PreTrainedModelMixin.save_pretrained <polyformer.core.modeling.PreTrainedModelMixin.save_pretrained>`.
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
         """
         missing = self._unset_weights()
         if missing:

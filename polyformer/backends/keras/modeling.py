@@ -307,7 +307,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         Args:
             save_directory: the folder to write (created if needed).
             **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
-                :meth:`PreTrainedModelMixin.save_pretrained <polyformer.core.modeling.PreTrainedModelMixin.save_pretrained>`.
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
         """
         super().save_pretrained(save_directory, **kwargs)
 

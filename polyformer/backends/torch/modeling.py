@@ -256,7 +256,7 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         Args:
             save_directory: the folder to write (created if needed).
             **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
-                :meth:`PreTrainedModelMixin.save_pretrained <polyformer.core.modeling.PreTrainedModelMixin.save_pretrained>`.
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
         """
         saved = self.config.dtype
         self.config.dtype = str(self.dtype).removeprefix("torch.")

@@ -251,7 +251,7 @@ class _NamedInputs:
 
     def call(self, pixel_values=None, bool_masked_pos=None, head_mask=None, interpolate_pos_encoding=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, **loss_inputs):
-        """The head on ViT's inputs, each named (see :meth:`TFViTModel.call`).
+        """The head on ViT's inputs, each named (see ``TFViTModel.call``).
 
         Args:
             pixel_values: ``(batch, channels, height, width)`` as the image processor makes them.
