@@ -409,7 +409,7 @@ class PretrainedConfig:
             pretrained_model_name_or_path: a folder holding ``config.json``, the path of a
                 JSON file, or a hub id already in the local Hugging Face cache.
             return_unused_kwargs: also return the ``kwargs`` that name no config key, as
-                ``(config, unused)``, instead of failing on them.
+                ``(config, unused)``; without it they are ignored, as in transformers.
             cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
             revision: the hub revision (branch, tag or commit) of a hub id.
             **kwargs: config keys to override (``num_labels=3``); a bad value raises a
