@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
-from .hub import resolve_file
+from .hub import HUB_OPTIONS, pop_hub_options, resolve_file
 from .plugins import get_registry, register
 from .registry import Architecture, class_name, import_object
 
@@ -99,7 +99,7 @@ class AutoConfig:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision") if k in kwargs}
+        hub_kwargs = pop_hub_options(kwargs)
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         config_class = cls.config_class(_model_type_of(config_dict, path))
@@ -178,7 +178,7 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
     the ``feature_extractor`` slot. Names of other library versions match too
     (``BertTokenizerFast`` or ``BertTokenizer``, ``ViTFeatureExtractor`` or ``ViTImageProcessor``).
     """
-    hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+    hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
     registry = get_registry()
     for json_name, class_keys, slots in sources:
         saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
@@ -294,7 +294,7 @@ class _AutoModel:
         if isinstance(config, PretrainedConfig):
             model_type = config.model_type
         else:
-            hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+            hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
             source = config if isinstance(config, (str, os.PathLike)) else pretrained_model_name_or_path
             path = resolve_file(source, CONFIG_NAME, **hub_kwargs)
             model_type = _model_type_of(read_json_dict(path), path)
@@ -309,7 +309,7 @@ class _AutoModel:
         its class in the chosen framework), falling back to the base model when the name is
         not one the registry knows.
         """
-        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+        hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         model_type = _model_type_of(config_dict, path)

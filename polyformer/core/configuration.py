@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .hub import resolve_file
+from .hub import pop_hub_options, resolve_file
 from .io import atomic_write_text, folder_transaction
 
 __all__ = ["PretrainedConfig", "CONFIG_NAME", "VERSION_KEY", "ACTIVATIONS"]
@@ -380,7 +380,7 @@ class PretrainedConfig:
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
-        """Read the JSON of a folder, a ``.json`` file or a cached hub id, with a clear error if malformed."""
+        """Read the JSON of a folder, a ``.json`` file or a hub id, with a clear error if malformed."""
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         return read_json_dict(path)
 
@@ -390,12 +390,14 @@ class PretrainedConfig:
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         return_unused_kwargs: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``config.json`` path or a cached hub id; kwargs override keys."""
-        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, cache_dir=cache_dir, revision=revision)
+        """Load from a folder, a ``config.json`` path or a hub id; kwargs override keys.
+
+        A hub id's ``config.json`` is downloaded into the Hugging Face cache (hub options:
+        ``revision``, ``cache_dir``, ``token``, ``local_files_only``, ``force_download``).
+        """
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **pop_hub_options(kwargs))
         config_dict = read_json_dict(path)
         found = config_dict.get("model_type")
         if cls.model_type and isinstance(found, str) and found and found != cls.model_type:
