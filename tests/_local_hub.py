@@ -13,8 +13,9 @@ files, as read from its ``file_download.py`` / ``hf_api.py``:
   server on another port (a CDN, to which the client must not send its token), carrying
   ``X-Linked-Etag`` (its sha256), ``X-Linked-Size`` and ``X-Repo-Commit``;
 * errors the way the Hub reports them: ``404`` with ``X-Error-Code`` ``RepoNotFound``,
-  ``RevisionNotFound`` or ``EntryNotFound``, ``401`` with ``GatedRepo`` for a gated repo
-  asked without the right token;
+  ``RevisionNotFound`` or ``EntryNotFound``, ``401`` with ``GatedRepo`` for a gated repo's
+  files asked without the right token, ``401`` with ``RepoNotFound`` for anything of a
+  private repo asked without its token (the Hub does not say that the repo exists);
 * the CDN honours ``Range`` (huggingface_hub resumes a dropped download with it).
 
 Repos are built from local folders by the tests (:meth:`LocalHub.publish`). Everything
@@ -45,6 +46,7 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit -> {path: bytes}
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> commit
     gated_token: str | None = None  # when set, files need "Authorization: Bearer <gated_token>"
+    private_token: str | None = None  # when set, everything (API included) needs it; others get 401 RepoNotFound
 
 
 class LocalHub:
@@ -175,6 +177,9 @@ class _HubHandler(_Handler):
         if repo is None:
             self._error(404, "RepoNotFound", f"Repository not found: {repo_id}")
             return None, None
+        if repo.private_token and self.headers.get("Authorization") != f"Bearer {repo.private_token}":
+            self._error(401, "RepoNotFound", f"Repository not found: {repo_id}. Invalid username or password.")
+            return None, None
         commit = repo.refs.get(revision, revision if revision in repo.commits else None)
         if commit is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
@@ -194,7 +199,7 @@ class _HubHandler(_Handler):
         files = repo.commits[commit]
         if kind == "revision":
             info = {"_id": hashlib.md5(repo_id.encode()).hexdigest()[:24], "id": repo_id, "modelId": repo_id,
-                    "sha": commit, "private": False, "gated": "manual" if repo.gated_token else False,
+                    "sha": commit, "private": bool(repo.private_token), "gated": "manual" if repo.gated_token else False,
                     "disabled": False, "siblings": [{"rfilename": name} for name in sorted(files)]}
             self._send(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
             return

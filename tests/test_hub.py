@@ -230,6 +230,38 @@ def test_gated_repo_needs_the_right_token(hub, tmp_path):
     assert cdn and all("authorization" not in headers for _, _, _, headers in cdn)
 
 
+def test_private_repo_needs_its_token(hub, tmp_path):
+    source = make_checkpoint(tmp_path / "src")
+    hub.publish("org/private", source)
+    hub.repos["org/private"].private_token = "hf_mine"
+    for token, who in ((None, "an anonymous request"), ("hf_other", "this token")):
+        with pytest.raises(HubError, match=rf"'org/private' is not a local folder, and http://127\.0\.0\.1:\d+ has no "
+                                           rf"repository 'org/private' that {who} can read\. .*private, pass token="):
+            polyformer.AutoTokenizer.from_pretrained("org/private", token=token)
+    assert not (tmp_path / "cache" / "models--org--private" / "snapshots").exists()
+    tokenizer = polyformer.AutoTokenizer.from_pretrained("org/private", token="hf_mine")
+    assert tokenizer("hello world")["input_ids"] == [2, 5, 6, 3]
+    model = polyformer.DistilBertModel.from_pretrained("org/private", token="hf_mine")
+    assert_weights_equal(weights_of(source), model._export_canonical(), where="private model")
+
+
+def test_safetensors_first_and_the_legacy_file_only_when_asked(hub, tmp_path):
+    import torch
+
+    source = make_checkpoint(tmp_path / "src", tokenizer=False)
+    tensors = weights_of(source)
+    # The legacy copy holds other numbers, so the test sees which file was read.
+    torch.save({name: torch.from_numpy(value) + 1 for name, value in tensors.items()}, source / "pytorch_model.bin")
+    hub.publish("org/both", source)
+    model = polyformer.DistilBertModel.from_pretrained("org/both")
+    assert_weights_equal(tensors, model._export_canonical(), where="safetensors first")
+    assert downloaded(hub) == {"config.json", "model.safetensors"}
+    legacy = polyformer.DistilBertModel.from_pretrained("org/both", use_safetensors=False)
+    assert_weights_equal({name: value + 1 for name, value in tensors.items()}, legacy._export_canonical(),
+                         where="use_safetensors=False")
+    assert downloaded(hub) == {"config.json", "model.safetensors", "pytorch_model.bin"}
+
+
 # ---- a download that breaks ----------------------------------------------------------------
 def _leftovers(cache: Path) -> list[Path]:
     return [p for p in cache.rglob("*") if p.name.endswith(".incomplete")]
@@ -269,6 +301,25 @@ def test_force_download_fetches_again(hub, tmp_path):
     model = polyformer.DistilBertModel.from_pretrained("org/tiny", force_download=True)
     assert len(hub.requests_for("/blobs/", server="cdn")) == fetched + 1
     assert_weights_equal(weights_of(source), model._export_canonical(), where="after force_download")
+
+
+@pytest.mark.parametrize("shown", [True, False])
+def test_download_progress_bar_follows_the_switch(hub, tmp_path, capsys, shown):
+    from polyformer.core.progress import set_progress_bars
+
+    source = make_checkpoint(tmp_path / "src", tokenizer=False)
+    hub.publish("org/tiny", source)
+    capsys.readouterr()
+    set_progress_bars(shown)
+    try:
+        polyformer.DistilBertModel.from_pretrained("org/tiny")
+    finally:
+        set_progress_bars(None)
+    err = capsys.readouterr().err
+    # huggingface_hub's per-file bar for each downloaded file, and ours for reading the weights.
+    assert ("model.safetensors" in err and "100%" in err and "Loading weights" in err) is shown, err
+    if not shown:
+        assert err == ""
 
 
 # ---- offline ---------------------------------------------------------------------------------

@@ -455,12 +455,13 @@ class SourceFolder:
         from huggingface_hub import errors
 
         from .. import __version__
+        from .progress import download_bar_class
 
         try:
             path = huggingface_hub.hf_hub_download(
                 self.repo_id, filename, revision=self._commit, cache_dir=str(self.cache), token=self.token,
                 force_download=self.force_download, endpoint=self.endpoint, library_name="polyformer",
-                library_version=__version__,
+                library_version=__version__, tqdm_class=download_bar_class(),
             )
         except errors.GatedRepoError:
             raise HubError(

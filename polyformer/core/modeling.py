@@ -347,19 +347,20 @@ def _check_float_kinds(wanted: dict[str, str], kinds: dict[str, tuple[str, bool]
             )
 
 
-#: safetensors' codes of floating-point dtypes -> their names ("auto" loads in the checkpoint's dtype).
-_FLOAT_DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
-                      "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+#: safetensors' codes of the floating-point dtypes a model can be built in -> their names. float8
+#: is left out, as transformers leaves it out: no framework builds a whole model in it.
+_FLOAT_DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
 
 def _first_float_dtype(files: list[Path]) -> str | None:
     """The dtype of the first floating-point tensor stored in the first weight file (headers only).
 
     What ``dtype="auto"`` means when ``config.json`` records no dtype, as in transformers;
-    None for a legacy ``.bin`` file (its header cannot be read without unpickling it).
+    None (the framework's default, float32) for a legacy ``.bin`` file, whose header cannot
+    be read without unpickling it, or a checkpoint with no such tensor.
     """
-    infos = [info for info in read_tensor_infos(files[:1]).values() if info.dtype in FLOAT_DTYPES]
-    return _FLOAT_DTYPE_NAMES.get(min(infos, key=lambda info: info.start).dtype) if infos else None
+    infos = [info for info in read_tensor_infos(files[:1]).values() if info.dtype in _FLOAT_DTYPE_NAMES]
+    return _FLOAT_DTYPE_NAMES[min(infos, key=lambda info: info.start).dtype] if infos else None
 
 
 def _weights_dtype(tensors: dict[str, Any]) -> str | None:
