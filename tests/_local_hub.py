@@ -60,6 +60,8 @@ class LocalHub:
         #: sha256 -> "drop" (send half of it, close the connection, then answer 503: the server went down)
         #: or "drop-once" (send half, close, then serve it again, honouring Range).
         self.faults: dict[str, str] = {}
+        #: True: the Hub (not its CDN) answers every request with 503, as during an outage.
+        self.down = False
         self._lock = threading.Lock()
         self._commit_counter = 0
         self.hub = self._server(_HubHandler)
@@ -164,6 +166,9 @@ class _HubHandler(_Handler):
 
     def do_GET(self) -> None:
         self._log()
+        if self.hub.down:
+            self._error(503, None, "Service Unavailable")
+            return
         path = urlsplit(self.path).path
         if path.startswith("/api/models/"):
             self._api(path[len("/api/models/"):])

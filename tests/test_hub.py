@@ -104,7 +104,11 @@ def test_first_download_then_cached_load_with_the_server_stopped(hub, tmp_path):
 
     tokenizer = polyformer.AutoTokenizer.from_pretrained("org/tiny")
     assert tokenizer("hello world")["input_ids"] == [2, 5, 6, 3]
-    assert not downloaded(hub) & {"pytorch_model.bin"} and "vocab.txt" in downloaded(hub)
+    # The tokenizer's own files, those the repo has; no weights.
+    tokenizer_files = {p.name for p in source.iterdir() if p.name.startswith(("tokenizer", "vocab", "special_tokens"))}
+    assert "vocab.txt" in tokenizer_files and "tokenizer.json" in tokenizer_files
+    assert downloaded(hub) == {"config.json", "model.safetensors.index.json", *shards, *tokenizer_files}
+    assert len(hub.requests_for("/blobs/", server="cdn")) == len(shards)
 
     hub.stop()  # everything again, from the cache alone
     again = polyformer.DistilBertModel.from_pretrained("org/tiny")
@@ -350,16 +354,21 @@ def test_offline_mode_reads_the_cache_and_never_the_network(hub, tmp_path, monke
 
 
 def test_unreachable_hub_falls_back_to_the_cache_at_once(hub, tmp_path):
-    import time
-
     source = make_checkpoint(tmp_path / "src")
     hub.publish("org/tiny", source)
     polyformer.AutoTokenizer.from_pretrained("org/tiny")
-    hub.stop()
-    start = time.monotonic()
+    # A Hub that answers 503: one request (the revision), then the cache, with no request per file.
+    hub.down = True
+    before = len(hub.requests)
     assert polyformer.DistilBertTokenizerFast.from_pretrained("org/tiny")("world")["input_ids"] == [2, 6, 3]
-    # One refused connection, then the cache: no retries per file (huggingface_hub's back-off would take ~20 s).
-    assert time.monotonic() - start < 5
+    assert [(server, method, path.split("?")[0]) for server, method, path, _ in hub.requests[before:]] == [
+        ("hub", "GET", "/api/models/org/tiny/revision/main")]
+    with pytest.raises(NotCachedError, match=r"'org/tiny' \(revision 'main'\): config\.json is not in the Hugging "
+                                             r"Face cache .*http://127\.0\.0\.1:\d+ cannot be reached \(.*503"):
+        polyformer.DistilBertModel.from_pretrained("org/tiny")
+    # A Hub that refuses connections (stopped): the same, from the cache.
+    hub.stop()
+    assert polyformer.DistilBertTokenizerFast.from_pretrained("org/tiny")("world")["input_ids"] == [2, 6, 3]
     with pytest.raises(NotCachedError, match=r"'org/tiny' \(revision 'main'\): config\.json is not in the Hugging "
                                              r"Face cache .*http://127\.0\.0\.1:\d+ cannot be reached"):
         polyformer.DistilBertModel.from_pretrained("org/tiny")
