@@ -304,3 +304,34 @@ class _CdnHandler(_Handler):
         self._send(status, headers, body)
 
     do_HEAD = do_GET
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python tests/_local_hub.py org/name=FOLDER ...``: serve folders until Ctrl-C (for a demonstration).
+
+    Prints the ``HF_ENDPOINT`` to export; then ``polyformer download org/name`` or any
+    ``from_pretrained("org/name")`` downloads from it.
+    """
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("repos", nargs="+", metavar="ORG/NAME=FOLDER")
+    parser.add_argument("--lifetime", type=float, default=3600.0, help="stop after this many seconds")
+    args = parser.parse_args(argv)
+    with LocalHub(lifetime=args.lifetime) as hub:
+        for spec in args.repos:
+            repo_id, sep, folder = spec.partition("=")
+            if not sep or not Path(folder).is_dir():
+                parser.error(f"expected ORG/NAME=FOLDER with an existing folder, got {spec!r}")
+            print(f"{repo_id}: commit {hub.publish(repo_id, Path(folder))}", flush=True)
+        print(f"export HF_ENDPOINT={hub.endpoint}", flush=True)
+        try:
+            while not hub.stopped:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

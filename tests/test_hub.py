@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -309,21 +310,45 @@ def test_force_download_fetches_again(hub, tmp_path):
 
 @pytest.mark.parametrize("shown", [True, False])
 def test_download_progress_bar_follows_the_switch(hub, tmp_path, capsys, shown):
+    from huggingface_hub import utils as hf_utils
+
     from polyformer.core.progress import set_progress_bars
 
     source = make_checkpoint(tmp_path / "src", tokenizer=False)
     hub.publish("org/tiny", source)
     capsys.readouterr()
+    # tests/_torch_oracle.py turns huggingface_hub's bars off for the session (it must stay able to).
+    was_disabled = hf_utils.are_progress_bars_disabled()
+    hf_utils.enable_progress_bars()
     set_progress_bars(shown)
     try:
         polyformer.DistilBertModel.from_pretrained("org/tiny")
     finally:
         set_progress_bars(None)
+        if was_disabled:
+            hf_utils.disable_progress_bars()
     err = capsys.readouterr().err
     # huggingface_hub's per-file bar for each downloaded file, and ours for reading the weights.
     assert ("model.safetensors" in err and "100%" in err and "Loading weights" in err) is shown, err
     if not shown:
         assert err == ""
+
+
+def test_hub_options_of_the_wrong_type_are_clear_errors(tmp_path):
+    polyformer.DistilBertConfig(**SMALL).save_pretrained(tmp_path)
+    cases = [
+        (dict(token=123), "token must be a token string, True/False, or None, got 123 (int)"),
+        (dict(cache_dir=7), "cache_dir must be a folder path or None, got 7 (int)"),
+        (dict(local_files_only="yes"), "local_files_only must be True or False, got 'yes' (str)"),
+        (dict(force_download=None), "force_download must be True or False, got None (NoneType)"),
+    ]
+    for options, message in cases:
+        for load in (polyformer.DistilBertConfig.from_pretrained, polyformer.AutoTokenizer.from_pretrained,
+                     polyformer.DistilBertModel.from_pretrained):
+            with pytest.raises(TypeError, match=re.escape(message)):
+                load("org/tiny", **options)
+    with pytest.raises(ValueError, match=r"revision 5 is not a branch, tag or commit name: it is not a string"):
+        polyformer.DistilBertConfig.from_pretrained("org/tiny", revision=5)
 
 
 # ---- offline ---------------------------------------------------------------------------------

@@ -175,6 +175,19 @@ def _check_revision(revision: object) -> str:
     return revision
 
 
+def _check_hub_options(*, cache_dir: object, token: object, local_files_only: object, force_download: object) -> None:
+    """A clear error for a hub option of the wrong type (before huggingface_hub fails on it somewhere deep)."""
+    expected = {
+        "cache_dir": (cache_dir, (str, os.PathLike, type(None)), "a folder path or None"),
+        "token": (token, (str, bool, type(None)), "a token string, True/False, or None"),
+        "local_files_only": (local_files_only, bool, "True or False"),
+        "force_download": (force_download, bool, "True or False"),
+    }
+    for name, (value, types, what) in expected.items():
+        if not isinstance(value, types):
+            raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+
+
 def _cached_commit(repo_dir: Path, repo_id: str, revision: str) -> str:
     """The commit the cache's ``refs/<revision>`` holds (or ``revision`` itself), checked to be a plain name.
 
@@ -247,6 +260,8 @@ class SourceFolder:
                 f"pretrained_model_name_or_path must be a folder, a file path or a hub id (str), "
                 f"got {type(name_or_path).__name__}"
             )
+        _check_hub_options(cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+                           force_download=force_download)
         self.name = os.fspath(name_or_path)
         self.repo_id: str | None = None
         self._folder: Path | None = None
