@@ -258,7 +258,14 @@ class _HubHandler(_Handler):
                              "X-Repo-Commit": commit, "ETag": f'"{git_blob_sha1(data)}"'})
             return
         self._send(200, {"ETag": f'"{git_blob_sha1(data)}"', "X-Repo-Commit": commit,
-                         "Content-Type": "application/octet-stream", "Content-Length": str(len(data))}, data)
+                         "Content-Type": "application/octet-stream", "Content-Length": str(len(data)),
+                         **_disposition(filename)}, data)
+
+
+def _disposition(filename: str) -> dict[str, str]:
+    """The ``Content-Disposition`` the Hub and its CDN send, from which huggingface_hub names its progress bar."""
+    name = filename.rsplit("/", 1)[-1]
+    return {"Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}; filename=\"{name}\";"}
 
 
 class _CdnHandler(_Handler):
@@ -285,7 +292,8 @@ class _CdnHandler(_Handler):
             headers, status = {}, 200
         body = data[start:]
         headers.update({"Content-Length": str(len(body)), "ETag": f'"{sha256}"', "Accept-Ranges": "bytes",
-                        "Content-Type": "application/octet-stream"})
+                        "Content-Type": "application/octet-stream",
+                        **_disposition(unquote(urlsplit(self.path).query.partition("file=")[2]))})
         if self.command == "GET" and fault in ("drop", "drop-once") and start == 0:
             self.send_response(status)
             for key, value in headers.items():

@@ -202,6 +202,13 @@ def test_missing_repo_file_and_weights_are_clear_errors(hub, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"'org/tiny' \(revision 'main'\) on http://127\.0\.0\.1:\d+ has no "
                                                 r"file preprocessor_config\.json"):
         polyformer.ViTImageProcessor.from_pretrained("org/tiny")
+    readme_only = tmp_path / "readme-only"
+    readme_only.mkdir()
+    (readme_only / "README.md").write_text("# nothing to load\n")
+    hub.publish("org/readme-only", readme_only)
+    with pytest.raises(FileNotFoundError, match=r"'org/readme-only' \(revision 'main'\) on http://.* has none of the "
+                                                r"files tokenizer_config\.json, config\.json\.$"):
+        polyformer.AutoTokenizer.from_pretrained("org/readme-only")
     with pytest.raises(CheckpointError, match=r"no weights in 'org/config-only' \(revision 'main'\) on http://.*"
                                               r"expected model\.safetensors or model\.safetensors\.index\.json\.$"):
         polyformer.DistilBertModel.from_pretrained("org/config-only")
@@ -329,7 +336,7 @@ def test_download_progress_bar_follows_the_switch(hub, tmp_path, capsys, shown):
             hf_utils.disable_progress_bars()
     err = capsys.readouterr().err
     # huggingface_hub's per-file bar for each downloaded file, and ours for reading the weights.
-    assert ("model.safetensors" in err and "100%" in err and "Loading weights" in err) is shown, err
+    assert ("config.json: 100%" in err and "model.safetensors: 100%" in err and "Loading weights" in err) is shown, err
     if not shown:
         assert err == ""
 
@@ -367,6 +374,10 @@ def test_offline_mode_reads_the_cache_and_never_the_network(hub, tmp_path, monke
     with pytest.raises(NotCachedError, match=r"'org/other' \(revision 'main'\): config\.json is not in the Hugging "
                                              r"Face cache .*downloads are off \(HF_HUB_OFFLINE is set\)"):
         polyformer.DistilBertModel.from_pretrained("org/other")
+    for auto in (polyformer.AutoTokenizer, polyformer.AutoImageProcessor, polyformer.AutoProcessor):
+        with pytest.raises(NotCachedError, match=r"'org/other' \(revision 'main'\): none of the files .*config\.json "
+                                                 r"is not in the Hugging Face cache .*downloads are off"):
+            auto.from_pretrained("org/other")
     assert len(hub.requests) == seen
 
     monkeypatch.delenv("HF_HUB_OFFLINE")  # local_files_only=True is the same, for one call

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
-from .hub import HUB_OPTIONS, pop_hub_options, resolve_file
+from .hub import HUB_OPTIONS, SourceFolder, pop_hub_options, resolve_file
 from .plugins import get_registry, register
 from .registry import Architecture, class_name, import_object
 
@@ -195,6 +195,9 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
                     return arch
     config_path = resolve_file(name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
     if config_path is None:
+        source = SourceFolder(name_or_path, **hub_kwargs)
+        if source.is_hub:  # none of the files at all: say whether the cache lacks them or the repo does
+            source.fetch(optional_files=[*(json_name for json_name, _, _ in sources), CONFIG_NAME])
         files = " or ".join(json_name for json_name, _, _ in sources)
         raise ValueError(
             f"Cannot tell which {what} '{name_or_path}' needs: it has no {files} naming a registered class, "
