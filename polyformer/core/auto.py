@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
-from .hub import resolve_file
+from .hub import HUB_OPTIONS, SourceFolder, pop_hub_options, resolve_file
 from .plugins import get_registry, register
 from .registry import Architecture, class_name, import_object
 
@@ -111,15 +111,16 @@ class AutoConfig:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        """The config of a saved folder, as the class its ``config.json``'s ``model_type`` names.
+        """The config of a saved folder or hub id, as the class its ``config.json``'s ``model_type`` names.
 
         Args:
             pretrained_model_name_or_path: a folder holding ``config.json``, the path of a JSON
-                file, or a hub id already in the local Hugging Face cache.
-            **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and config keys to
-                override (``num_labels=3``); see ``PretrainedConfig.from_pretrained``.
+                file, or a hub id (downloaded into the Hugging Face cache).
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and config keys to override
+                (``num_labels=3``); see ``PretrainedConfig.from_pretrained``.
         """
-        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision") if k in kwargs}
+        hub_kwargs = pop_hub_options(kwargs)
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         config_class = cls.config_class(_model_type_of(config_dict, path))
@@ -224,7 +225,7 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
     the ``feature_extractor`` slot. Names of other library versions match too
     (``BertTokenizerFast`` or ``BertTokenizer``, ``ViTFeatureExtractor`` or ``ViTImageProcessor``).
     """
-    hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+    hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
     registry = get_registry()
     for json_name, class_keys, slots in sources:
         saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
@@ -241,6 +242,9 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
                     return arch
     config_path = resolve_file(name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
     if config_path is None:
+        source = SourceFolder(name_or_path, **hub_kwargs)
+        if source.is_hub:  # none of the files at all: say whether the cache lacks them or the repo does
+            source.fetch(optional_files=[*(json_name for json_name, _, _ in sources), CONFIG_NAME])
         files = " or ".join(json_name for json_name, _, _ in sources)
         raise ValueError(
             f"Cannot tell which {what} '{name_or_path}' needs: it has no {files} naming a registered class, "
@@ -403,7 +407,7 @@ class _AutoModel:
         if isinstance(config, PretrainedConfig):
             model_type = config.model_type
         else:
-            hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+            hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
             source = config if isinstance(config, (str, os.PathLike)) else pretrained_model_name_or_path
             path = resolve_file(source, CONFIG_NAME, **hub_kwargs)
             model_type = _model_type_of(read_json_dict(path), path)
@@ -424,7 +428,7 @@ class _AutoModel:
             framework: as for ``from_pretrained``.
             **kwargs: as for ``from_pretrained``.
         """
-        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+        hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         model_type = _model_type_of(config_dict, path)

@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .hub import resolve_file
+from .hub import pop_hub_options, resolve_file
 from .io import atomic_write_text, folder_transaction
 
 __all__ = ["PretrainedConfig", "CONFIG_NAME", "VERSION_KEY", "ACTIVATIONS"]
@@ -386,7 +386,7 @@ class PretrainedConfig:
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
-        """Read the JSON of a folder, a ``.json`` file or a cached hub id, with a clear error if malformed."""
+        """Read the JSON of a folder, a ``.json`` file or a hub id, with a clear error if malformed."""
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         return read_json_dict(path)
 
@@ -396,26 +396,24 @@ class PretrainedConfig:
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         return_unused_kwargs: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``config.json`` path or a cached hub id.
+        """Load from a folder, a ``config.json`` path or a hub id; kwargs override keys.
 
-        A ``model_type`` in the file other than this class's gets a warning (it is loaded
-        anyway, as transformers does).
+        A hub id's ``config.json`` is downloaded into the Hugging Face cache. A ``model_type``
+        in the file other than this class's gets a warning (it is loaded anyway, as
+        transformers does).
 
         Args:
             pretrained_model_name_or_path: a folder holding ``config.json``, the path of a
-                JSON file, or a hub id already in the local Hugging Face cache.
+                JSON file, or a hub id.
             return_unused_kwargs: also return the ``kwargs`` that name no config key, as
                 ``(config, unused)``; without it they are ignored, as in transformers.
-            cache_dir: the Hugging Face cache to look a hub id up in (default: the standard one).
-            revision: the hub revision (branch, tag or commit) of a hub id.
-            **kwargs: config keys to override (``num_labels=3``); a bad value raises a
-                ``ValueError`` naming the key.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and config keys to override
+                (``num_labels=3``); a bad value raises a ``ValueError`` naming the key.
         """
-        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, cache_dir=cache_dir, revision=revision)
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **pop_hub_options(kwargs))
         config_dict = read_json_dict(path)
         found = config_dict.get("model_type")
         if cls.model_type and isinstance(found, str) and found and found != cls.model_type:
