@@ -485,21 +485,34 @@ def _to_numpy(tensor):
 
 
 # ---- download --------------------------------------------------------------------
+#: What ``polyformer download`` fetches when polyformer.core.hub has no download function of its
+#: own: the files a polyformer folder is made of (configs, safetensors weights and index,
+#: tokenizer and preprocessor files, sentence-transformers' module folders), not other formats' weights.
+_DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md"]
+
+
+def _download(repo_id: str, **options) -> Path:
+    """The hub layer's download (the files ``from_pretrained`` would fetch), else ``snapshot_download``."""
+    from .core import hub
+
+    if hasattr(hub, "download"):
+        return Path(hub.download(repo_id, **options))
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ImportError("polyformer download needs huggingface_hub: pip install huggingface_hub") from None
+    return Path(snapshot_download(repo_id, allow_patterns=_DOWNLOAD_PATTERNS, library_name="polyformer", **options))
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     try:
-        from .core.hub import download
-    except ImportError:
-        raise ImportError(
-            "this installation of polyformer cannot download (polyformer.core.hub has no download function); "
-            "update polyformer, or fetch the files with: hf download " + args.repo_id
-        ) from None
-    try:
-        folder = download(args.repo_id, revision=args.revision, cache_dir=args.cache_dir, token=args.token,
-                          local_files_only=args.local_files_only, force_download=args.force_download)
-    except (OSError, ValueError, ImportError, TypeError):
-        raise
-    except Exception as exc:  # an HTTP client's own errors: still one line, not a traceback
-        raise OSError(f"could not download {args.repo_id}: {type(exc).__name__}: {exc}") from exc
+        folder = _download(args.repo_id, revision=args.revision, cache_dir=args.cache_dir, token=args.token,
+                           local_files_only=args.local_files_only, force_download=args.force_download)
+    except (ValueError, TypeError, ImportError):
+        raise  # a bad argument or a missing package: the message says it already
+    except Exception as exc:  # network, cache and HTTP errors: one line naming the repo
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
+        raise OSError(f"could not download {args.repo_id}: {type(exc).__name__}: {detail}") from exc
     print(folder)  # the path alone on stdout, for scripts: cd "$(polyformer download org/name)"
     return 0
 

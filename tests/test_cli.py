@@ -265,21 +265,46 @@ def test_download_passes_its_arguments_and_prints_the_folder(monkeypatch, capsys
                   "for org/name\n"
 
 
-def test_download_without_the_hub_function_says_so(monkeypatch, capsys):
+def cached_repo(cache: Path, repo_id: str = "org/tiny") -> Path:
+    """A repo in the Hugging Face cache layout, as a download leaves it: its snapshot folder."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    (snapshot / "1_Pooling").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    config = polyformer.DistilBertConfig(dim=16, n_heads=2, n_layers=1, hidden_dim=16, vocab_size=20)
+    polyformer.DistilBertModel(config).save_pretrained(snapshot)
+    (snapshot / "1_Pooling" / "config.json").write_text("{}")
+    return snapshot
+
+
+@pytest.mark.parametrize("hub_layer", ["hub.download", "snapshot_download"])
+def test_download_of_a_cached_repo_offline_prints_its_snapshot(hub_layer, monkeypatch, capsys, tmp_path):
+    """Whichever does the work (polyformer's hub layer, or huggingface_hub's snapshot_download
+    where that layer has no download function), a cached repo needs no network."""
     from polyformer.cli import main
     from polyformer.core import hub
 
-    monkeypatch.delattr(hub, "download", raising=False)
-    assert main(["download", "org/name"]) == 2
-    assert capsys.readouterr().err == (
-        "polyformer download: error: this installation of polyformer cannot download (polyformer.core.hub has no "
-        "download function); update polyformer, or fetch the files with: hf download org/name\n")
+    snapshot = cached_repo(tmp_path / "cache")
+    if hub_layer == "snapshot_download":
+        monkeypatch.delattr(hub, "download", raising=False)
+    elif not hasattr(hub, "download"):
+        pytest.skip("this polyformer.core.hub has no download function")
+    assert main(["download", "org/tiny", "--cache-dir", str(tmp_path / "cache"), "--local-files-only"]) == 0
+    assert capsys.readouterr().out == f"{snapshot}\n"
+    assert main(["download", "org/other", "--cache-dir", str(tmp_path / "cache"), "--local-files-only"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("polyformer download: error: ") and "org/other" in line
 
 
-def test_download_offline_is_one_line(tmp_path):
-    """Through the real command: offline and not cached is a one-line error (whichever download is installed)."""
-    result = run("download", "org/not-cached", env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path),
-                                                     "HF_HUB_CACHE": str(tmp_path / "hub")})
+def test_download_offline_uses_the_cache_or_says_in_one_line_why_not(tmp_path):
+    """Through the real command, with HF_HUB_OFFLINE=1 and the cache set by the environment, as a user runs it."""
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub")}
+    snapshot = cached_repo(tmp_path / "hub")
+    result = run("download", "org/tiny", env=env)
+    assert result.returncode == 0 and result.stdout == f"{snapshot}\n", result.stderr
+    result = run("download", "org/not-cached", env=env)
     assert result.returncode == 2 and result.stdout == ""
     [line] = result.stderr.splitlines()
     assert line.startswith("polyformer download: error: ") and "org/not-cached" in line
