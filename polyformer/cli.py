@@ -364,6 +364,26 @@ def _train_demo_vocab(folder: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _torch_cache_in(folder: Path):
+    """Point PyTorch's compile cache into ``folder`` (unless the user chose one) while the block runs.
+
+    Building a model on the meta device imports ``torch._dynamo``, which creates its cache
+    folder (``torchinductor_<user>``) in the temp dir; a demo that promises to leave nothing
+    there keeps it inside its own temporary folder instead. Read when ``torch._dynamo`` is
+    first imported, so it must be set before the first model is built.
+    """
+    name = "TORCHINDUCTOR_CACHE_DIR"
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = str(folder)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .core.auto import choose_framework
     from .core.seeding import set_seed
@@ -377,7 +397,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _demo(out, framework, args)
         print(f"\nDone. Inspect the checkpoints with: polyformer inspect {out} (and {out / 'vision'})")
         return 0
-    with tempfile.TemporaryDirectory(prefix="polyformer-demo-") as folder:
+    with tempfile.TemporaryDirectory(prefix="polyformer-demo-") as folder, _torch_cache_in(Path(folder) / ".torch-cache"):
         _demo(Path(folder), framework, args)
     print("\nDone. The files were written to a temporary folder, now deleted: "
           "pass --output DIR to keep them and inspect them with polyformer inspect DIR.")

@@ -58,14 +58,17 @@ def test_demo_walks_the_guide(framework, tmp_path):
 SMALL_DEMO = ("--dim", "32", "--layers", "1", "--heads", "2")
 
 
-def test_demo_in_keras_prints_no_framework_logs_and_leaves_no_temp_folder(tmp_path):
+@pytest.mark.parametrize("framework, model_class", [("keras", "TFDistilBertModel"), ("torch", "DistilBertModel"),
+                                                   ("flax", "FlaxDistilBertModel")])
+def test_demo_prints_no_framework_logs_and_leaves_no_temp_folder(framework, model_class, tmp_path):
+    """TensorFlow's oneDNN / cpu_feature_guard / absl lines; torch's compile cache folder in the temp dir."""
     temp = tmp_path / "temp"
     temp.mkdir()
-    result = run("demo", "--framework", "keras", *SMALL_DEMO, env={"TMPDIR": str(temp)})
+    result = run("demo", "--framework", framework, *SMALL_DEMO, env={"TMPDIR": str(temp)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert not FRAMEWORK_LOG_LINE.search(result.stderr), result.stderr
     assert not FRAMEWORK_LOG_LINE.search(result.stdout)
-    assert "TFDistilBertModel" in result.stdout
+    assert f"{model_class}: " in result.stdout
     assert list(temp.iterdir()) == []  # the demo's folder is deleted, and nothing else is left
     assert result.stdout.rstrip().endswith("pass --output DIR to keep them and inspect them with polyformer inspect DIR.")
 
