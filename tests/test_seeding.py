@@ -1,6 +1,7 @@
 """polyformer.set_seed: one call makes Python, numpy and every installed framework repeatable."""
 
 import random
+import subprocess
 import sys
 
 import numpy as np
@@ -90,3 +91,18 @@ def test_only_installed_frameworks_are_seeded_by_default(monkeypatch):
     first = random.random(), float(np.random.rand())
     polyformer.set_seed(11)
     assert (random.random(), float(np.random.rand())) == first
+
+
+def test_set_seed_and_the_command_line_import_no_framework_until_used():
+    code = """
+import sys
+import polyformer, polyformer.cli, polyformer.logging
+polyformer.set_seed  # found lazily: the name alone imports no framework
+frameworks = ("torch", "tensorflow", "keras", "jax", "flax")
+assert not [m for m in frameworks if m in sys.modules], [m for m in frameworks if m in sys.modules]
+polyformer.set_seed(0, frameworks=["torch"])
+print(sorted(m for m in frameworks if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['torch']"  # seeding one framework imports that one alone
