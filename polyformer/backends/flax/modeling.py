@@ -56,6 +56,7 @@ from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
 from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
 from ...core.outputs import ModelOutput
+from ...core.seeding import get_seed
 from .layers import (
     Embeddings,
     canonical_name,
@@ -185,8 +186,8 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     #: Keyword inputs that only feed the loss (``labels``...); heads set them.
     loss_input_names: tuple[str, ...] = ()
 
-    def __init__(self, config: PretrainedConfig, seed: int = 0, dtype: Any = jnp.float32, *, _do_init: bool = True,
-                 **options: Any):
+    def __init__(self, config: PretrainedConfig, seed: int | None = None, dtype: Any = jnp.float32, *,
+                 _do_init: bool = True, **options: Any):
         if not isinstance(config, PretrainedConfig):
             raise TypeError(
                 f"{type(self).__name__}(config) expects a PretrainedConfig, got {type(config).__name__}; "
@@ -200,8 +201,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         self.config = config
         self.dtype = resolve_dtype(dtype)
         self.options = {**self.module_options, **options}
-        self.seed = seed
-        self._dropout_key = jax.random.PRNGKey(seed + 1)
+        # JAX has no global random state: without seed=, the one given to polyformer.set_seed (else 0).
+        self.seed = seed if seed is not None else (get_seed() or 0)
+        self._dropout_key = jax.random.PRNGKey(self.seed + 1)
         self._rebuild()  # shapes only (jax.eval_shape): nothing is computed until weights are needed
         if _do_init:
             self.post_init()
