@@ -5,18 +5,24 @@ public names of architectures (``DistilBertConfig``, ``DistilBertModel``,
 ``TFDistilBertModel``...) are found in the plugin registry on first access and
 imported then; so are the Auto model classes (``AutoModelForImageClassification``...),
 one per registered task.
+
+``polyformer.logging`` (the library's verbosity, stdlib only) is imported with the
+package, so that ``$POLYFORMER_VERBOSITY`` applies from the first message;
+``polyformer.set_seed`` is imported on first use.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import logging
 from .core.configuration import PretrainedConfig
 from .core.hookspecs import hookimpl
 from .core.registry import Architecture, Backend, Task
 
 # Core names imported on first access (module path, attribute).
 _CORE_NAMES = {
+    "set_seed": ("polyformer.core.seeding", "set_seed"),
     "register": ("polyformer.core.plugins", "register"),
     "get_registry": ("polyformer.core.plugins", "get_registry"),
     "BatchEncoding": ("polyformer.core.tokenization", "BatchEncoding"),
@@ -34,6 +40,8 @@ _CORE_NAMES = {
     "ImageProcessingMixin": ("polyformer.core.image_processing", "ImageProcessingMixin"),
     "BaseImageProcessor": ("polyformer.core.image_processing", "BaseImageProcessor"),
     "ProcessorMixin": ("polyformer.core.processing", "ProcessorMixin"),
+    "pipeline": ("polyformer.pipelines", "pipeline"),
+    "Pipeline": ("polyformer.pipelines", "Pipeline"),
 }
 
 

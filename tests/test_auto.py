@@ -161,5 +161,6 @@ def test_return_tensors_of_every_backend(checkpoint, tensor_type, module):
 
 def test_uncached_hub_id_for_a_model(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # downloads themselves: tests/test_hub.py
     with pytest.raises(FileNotFoundError, match="hf download org/missing-model"):
         AutoModel.from_pretrained("org/missing-model", framework="torch")

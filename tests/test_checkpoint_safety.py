@@ -150,6 +150,7 @@ def _as_hub_cache(checkpoint: Path, cache: Path, repo: str = "org/tiny", commit:
 def test_hub_cache_snapshot_symlinks_into_blobs_load(sharded, tmp_path, monkeypatch):
     repo_dir = _as_hub_cache(sharded, tmp_path / "cache")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the cache alone (tests/test_hub.py downloads into one)
     model = polyformer.DistilBertModel.from_pretrained("org/tiny")
     expected = load_tensors(find_weight_files(sharded))
     for name, value in model._export_canonical().items():
@@ -171,6 +172,7 @@ def test_revision_and_ref_file_cannot_leave_the_repo(sharded, tmp_path, monkeypa
     planted = cache / "planted"
     polyformer.DistilBertConfig(n_layers=5).save_pretrained(planted)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match=r"revision '\.\./\.\./\.\./planted' is not a branch.*'\.\.'"):
         polyformer.DistilBertConfig.from_pretrained("org/tiny", revision="../../../planted")
     with pytest.raises(ValueError, match="absolute path"):

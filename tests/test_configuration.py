@@ -154,7 +154,9 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_uncached_hub_id_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(FileNotFoundError, match="not in the local Hugging Face cache.*hf download distilbert-base-uncased"):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # downloads themselves: tests/test_hub.py
+    with pytest.raises(FileNotFoundError, match="config.json is not in the Hugging Face cache.*downloads are off.*hf download "
+                                                "distilbert-base-uncased"):
         DistilBertConfig.from_pretrained("distilbert-base-uncased")
 
 
@@ -165,6 +167,7 @@ def test_cached_hub_id_is_found(tmp_path, monkeypatch):
     (cache / "models--org--tiny" / "refs").mkdir()
     (cache / "models--org--tiny" / "refs" / "main").write_text("abc123")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the cache alone; downloads: tests/test_hub.py
     assert DistilBertConfig.from_pretrained("org/tiny").n_layers == 2
     assert AutoConfig.from_pretrained("org/tiny").n_layers == 2
 

@@ -274,7 +274,8 @@ def test_bfloat16_loading(tmp_path):
     hf_model.to(torch.bfloat16).save_pretrained(tmp_path / "torch-bf16")
     auto = polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16", dtype="auto")
     assert auto.dtype == jnp.bfloat16
-    assert polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16").dtype == jnp.float32
+    assert polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16").dtype == jnp.bfloat16  # the default
+    assert polyformer.FlaxDistilBertModel.from_pretrained(tmp_path / "torch-bf16", dtype="float32").dtype == jnp.float32
 
 
 # ---- building blocks ----------------------------------------------------------------------

@@ -118,7 +118,9 @@ def test_from_pretrained_in_half_precision(tmp_path, dtype):
     assert polyformer.DistilBertConfig.from_pretrained(tmp_path / "half").dtype == str(want).removeprefix("torch.")
     again = polyformer.DistilBertForSequenceClassification.from_pretrained(tmp_path / "half", dtype="auto")
     assert again.dtype is want
-    as_float = polyformer.DistilBertForSequenceClassification.from_pretrained(tmp_path / "half")
+    default = polyformer.DistilBertForSequenceClassification.from_pretrained(tmp_path / "half")
+    assert default.dtype is want  # dtype="auto" is the default, as in transformers 5
+    as_float = polyformer.DistilBertForSequenceClassification.from_pretrained(tmp_path / "half", dtype="float32")
     assert as_float.dtype is torch.float32
     assert polyformer.DistilBertForSequenceClassification.from_pretrained(tmp_path, dtype="auto").dtype is torch.float32
 

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .configuration import CONFIG_NAME, PretrainedConfig, read_json_dict
-from .hub import resolve_file
+from .hub import HUB_OPTIONS, SourceFolder, pop_hub_options, resolve_file
 from .plugins import get_registry, register
 from .registry import Architecture, class_name, import_object
 
@@ -33,7 +33,13 @@ FRAMEWORK_ENV = "POLYFORMER_FRAMEWORK"
 
 
 def choose_framework(framework: str | None = None) -> str:
-    """The framework to build models in; raises with the extra to install when it is missing."""
+    """The framework to build models in; raises with the extra to install when it is missing.
+
+    Args:
+        framework: ``"torch"``, ``"keras"`` or ``"flax"`` (or an alias: ``"pt"``, ``"tf"``,
+            ``"jax"``...; case does not matter). None: ``$POLYFORMER_FRAMEWORK``, else the
+            first installed backend by priority (torch, keras, flax).
+    """
     registry = get_registry()
     source = "framework"
     if framework is None and os.environ.get(FRAMEWORK_ENV):
@@ -95,11 +101,26 @@ class AutoConfig:
 
     @classmethod
     def for_model(cls, model_type: str, **kwargs: Any) -> PretrainedConfig:
+        """A new config of the architecture ``model_type``.
+
+        Args:
+            model_type: a registered architecture (``"distilbert"``, ``"vit"``...).
+            **kwargs: the config's keys (``num_labels=3``).
+        """
         return cls.config_class(model_type)(**kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
-        hub_kwargs = {k: kwargs.pop(k) for k in ("cache_dir", "revision") if k in kwargs}
+        """The config of a saved folder or hub id, as the class its ``config.json``'s ``model_type`` names.
+
+        Args:
+            pretrained_model_name_or_path: a folder holding ``config.json``, the path of a JSON
+                file, or a hub id (downloaded into the Hugging Face cache).
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and config keys to override
+                (``num_labels=3``); see ``PretrainedConfig.from_pretrained``.
+        """
+        hub_kwargs = pop_hub_options(kwargs)
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         config_class = cls.config_class(_model_type_of(config_dict, path))
@@ -107,7 +128,13 @@ class AutoConfig:
 
     @staticmethod
     def register(model_type: str, config_class: type[PretrainedConfig], exist_ok: bool = False) -> None:
-        """Register ``config_class`` for ``model_type`` in-process: the notebook path, same effect as a plugin."""
+        """Register ``config_class`` for ``model_type`` in-process: the notebook path, same effect as a plugin.
+
+        Args:
+            model_type: the architecture's name; must equal ``config_class.model_type``.
+            config_class: the config class to register.
+            exist_ok: replace the config of an architecture already registered.
+        """
         if getattr(config_class, "model_type", None) != model_type:
             raise ValueError(
                 f"config_class.model_type is {getattr(config_class, 'model_type', None)!r}, but it is registered as "
@@ -131,6 +158,19 @@ class AutoTokenizer:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, use_fast: bool = True, **kwargs: Any):
+        """The tokenizer of a saved folder: the class ``tokenizer_config.json`` names, else its architecture's.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id already in the local Hugging
+                Face cache) with the tokenizer's files (``tokenizer_config.json``,
+                ``vocab.txt`` / ``tokenizer.json``) and, to find the architecture when the
+                tokenizer's class is not named, ``config.json``.
+            use_fast: the fast (``tokenizers``) class when the architecture has one; False
+                for the slow, pure Python one.
+            **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and what the
+                tokenizer class's ``from_pretrained`` takes (special tokens,
+                ``do_lower_case``, ``model_max_length``...).
+        """
         arch = _architecture_for(pretrained_model_name_or_path, kwargs,
                                  (("tokenizer_config.json", ("tokenizer_class",), ("tokenizer", "tokenizer_fast")),),
                                  "tokenizer")
@@ -142,7 +182,14 @@ class AutoTokenizer:
     @staticmethod
     def register(config_class: type[PretrainedConfig], slow_tokenizer_class: type | None = None,
                  fast_tokenizer_class: type | None = None, exist_ok: bool = False) -> None:
-        """Register tokenizer classes for ``config_class.model_type``, in-process."""
+        """Register tokenizer classes for ``config_class.model_type``, in-process.
+
+        Args:
+            config_class: the architecture's config class (registered too when new).
+            slow_tokenizer_class: the pure Python tokenizer, or None to leave it as it is.
+            fast_tokenizer_class: the ``tokenizers``-backed tokenizer, or None to leave it as it is.
+            exist_ok: replace tokenizers already registered.
+        """
         registry = get_registry()
         arch = registry.architectures.get(config_class.model_type)
         if arch is None:
@@ -178,7 +225,7 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
     the ``feature_extractor`` slot. Names of other library versions match too
     (``BertTokenizerFast`` or ``BertTokenizer``, ``ViTFeatureExtractor`` or ``ViTImageProcessor``).
     """
-    hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+    hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
     registry = get_registry()
     for json_name, class_keys, slots in sources:
         saved = resolve_file(name_or_path, json_name, required=False, **hub_kwargs)
@@ -195,6 +242,9 @@ def _architecture_for(name_or_path, kwargs: dict, sources: tuple[tuple[str, tupl
                     return arch
     config_path = resolve_file(name_or_path, CONFIG_NAME, required=False, **hub_kwargs)
     if config_path is None:
+        source = SourceFolder(name_or_path, **hub_kwargs)
+        if source.is_hub:  # none of the files at all: say whether the cache lacks them or the repo does
+            source.fetch(optional_files=[*(json_name for json_name, _, _ in sources), CONFIG_NAME])
         files = " or ".join(json_name for json_name, _, _ in sources)
         raise ValueError(
             f"Cannot tell which {what} '{name_or_path}' needs: it has no {files} naming a registered class, "
@@ -216,6 +266,15 @@ class AutoImageProcessor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        """The image processor a folder's ``preprocessor_config.json`` names, else its architecture's.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id already in the local Hugging
+                Face cache) with ``preprocessor_config.json`` and, to find the architecture when
+                the class is not named, ``config.json``.
+            **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and settings to
+                override (``size``, ``do_normalize``...).
+        """
         arch = _architecture_for(pretrained_model_name_or_path, kwargs, (
             ("preprocessor_config.json", ("image_processor_type", "feature_extractor_type"), ("image_processor",)),
             _PROCESSOR_SOURCE), "image processor")
@@ -232,6 +291,18 @@ class AutoFeatureExtractor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        """The feature extractor a folder's ``preprocessor_config.json`` names, else its architecture's.
+
+        An architecture with an image processor and no feature extractor gets its image
+        processor, as in transformers.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id already in the local Hugging
+                Face cache) with ``preprocessor_config.json`` and, to find the architecture when
+                the class is not named, ``config.json``.
+            **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and settings to
+                override (``sampling_rate``, ``do_normalize``...).
+        """
         arch = _architecture_for(pretrained_model_name_or_path, kwargs, (
             ("preprocessor_config.json", ("feature_extractor_type",), ("feature_extractor", "image_processor")),
             _PROCESSOR_SOURCE), "feature extractor")
@@ -250,6 +321,15 @@ class AutoProcessor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        """The processor of a saved folder, else its tokenizer, image processor or feature extractor.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id already in the local Hugging
+                Face cache) with the files of the processor or of its parts, and ``config.json``
+                when ``processor_config.json`` does not name the class.
+            **kwargs: ``cache_dir`` and ``revision`` (where to find a hub id), and what the
+                chosen class's ``from_pretrained`` takes.
+        """
         arch = _architecture_for(pretrained_model_name_or_path, kwargs, (_PROCESSOR_SOURCE,), "processor")
         if arch.processor is not None:
             return import_object(arch.processor).from_pretrained(pretrained_model_name_or_path, **kwargs)
@@ -271,6 +351,12 @@ class _AutoModel:
 
     @classmethod
     def model_class(cls, model_type: str, framework: str | None = None):
+        """The class of this task's model for ``model_type`` in ``framework``.
+
+        Args:
+            model_type: a registered architecture (``"distilbert"``).
+            framework: as for ``choose_framework``.
+        """
         framework = choose_framework(framework)
         arch: Architecture = get_registry().architecture(model_type)
         path = arch.models.get(framework, {}).get(cls.task)
@@ -284,17 +370,44 @@ class _AutoModel:
 
     @classmethod
     def from_config(cls, config: PretrainedConfig, *, framework: str | None = None, **kwargs: Any):
+        """A new model with random weights, of the architecture and task ``config`` and this class say.
+
+        Args:
+            config: the architecture's config (``DistilBertConfig(...)``, ``AutoConfig.from_pretrained(...)``).
+            framework: ``"torch"``, ``"keras"`` or ``"flax"``; None: ``$POLYFORMER_FRAMEWORK``,
+                else the first installed (see ``choose_framework``).
+            **kwargs: given to the model class's constructor (Keras and Flax: ``dtype``; Flax: ``seed``).
+        """
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"from_config expects a PretrainedConfig, got {type(config).__name__}")
         return cls.model_class(config.model_type, framework)(config, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *, framework: str | None = None, **kwargs: Any):
+        """Load a checkpoint as this task's model (``AutoModel``: the base model) of its architecture.
+
+        The architecture is the ``model_type`` of the checkpoint's ``config.json``; the class is
+        the one the architecture registers for this task in ``framework``
+        (``AutoModelForSequenceClassification`` + ``framework="keras"`` ->
+        ``TFDistilBertForSequenceClassification``). Every framework reads the same folder.
+
+        Args:
+            pretrained_model_name_or_path: a checkpoint folder (``config.json`` plus
+                safetensors weights) or a hub id already in the local Hugging Face cache.
+            framework: ``"torch"``, ``"keras"`` or ``"flax"`` (aliases ``"pt"``, ``"tf"``,
+                ``"jax"``); None: ``$POLYFORMER_FRAMEWORK``, else the first installed of
+                torch, keras, flax (see ``choose_framework``).
+            **kwargs: the model class's ``from_pretrained`` options (``config``, ``dtype``,
+                ``cache_dir``, ``revision``, ``ignore_mismatched_sizes``,
+                ``output_loading_info``...) and config keys to override; see
+                ``PreTrainedModelMixin.from_pretrained``
+                (``polyformer.core.modeling``).
+        """
         config = kwargs.get("config")
         if isinstance(config, PretrainedConfig):
             model_type = config.model_type
         else:
-            hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+            hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
             source = config if isinstance(config, (str, os.PathLike)) else pretrained_model_name_or_path
             path = resolve_file(source, CONFIG_NAME, **hub_kwargs)
             model_type = _model_type_of(read_json_dict(path), path)
@@ -308,8 +421,14 @@ class _AutoModel:
         the head the checkpoint was saved from (``DistilBertForSequenceClassification`` ->
         its class in the chosen framework), falling back to the base model when the name is
         not one the registry knows.
+
+        Args:
+            pretrained_model_name_or_path: a checkpoint folder or a hub id already in the local
+                Hugging Face cache.
+            framework: as for ``from_pretrained``.
+            **kwargs: as for ``from_pretrained``.
         """
-        hub_kwargs = {k: kwargs[k] for k in ("cache_dir", "revision") if k in kwargs}
+        hub_kwargs = {k: kwargs[k] for k in HUB_OPTIONS if k in kwargs}
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         config_dict = read_json_dict(path)
         model_type = _model_type_of(config_dict, path)
@@ -325,6 +444,12 @@ class _AutoModel:
 
         The framework is read from ``model_class.framework`` unless given. Registers the
         config too when its ``model_type`` is new.
+
+        Args:
+            config_class: the architecture's config class (its ``model_type`` is the key).
+            model_class: the model class of this task.
+            framework: the backend ``model_class`` runs in, when it has no ``framework`` attribute.
+            exist_ok: replace a model already registered for this task and framework.
         """
         registry = get_registry()
         framework = framework or getattr(model_class, "framework", "")
@@ -352,6 +477,9 @@ def auto_model_class(name: str) -> type:
     """The Auto class called ``name`` (``"AutoModelForImageClassification"``), made from its registered task.
 
     One class per name for the life of the process, so ``isinstance`` and identity checks hold.
+
+    Args:
+        name: the Auto class's name, as a registered task's ``auto_class`` spells it.
     """
     cls = _AUTO_CLASSES.get(name)
     if cls is not None:

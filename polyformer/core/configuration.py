@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .hub import resolve_file
+from .hub import pop_hub_options, resolve_file
 from .io import atomic_write_text, folder_transaction
 
 __all__ = ["PretrainedConfig", "CONFIG_NAME", "VERSION_KEY", "ACTIVATIONS"]
@@ -369,7 +369,13 @@ class PretrainedConfig:
 
     # -- disk ----------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
-        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed."""
+        """Write ``config.json`` (diff form) into ``save_directory``, creating it if needed.
+
+        Args:
+            save_directory: the folder to write into (not a file).
+            **kwargs: accepted for transformers' signature; any given is an error naming it
+                (polyformer has no hub upload).
+        """
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
         save_directory = Path(save_directory)
@@ -380,7 +386,7 @@ class PretrainedConfig:
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
-        """Read the JSON of a folder, a ``.json`` file or a cached hub id, with a clear error if malformed."""
+        """Read the JSON of a folder, a ``.json`` file or a hub id, with a clear error if malformed."""
         path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **hub_kwargs)
         return read_json_dict(path)
 
@@ -390,12 +396,24 @@ class PretrainedConfig:
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         return_unused_kwargs: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``config.json`` path or a cached hub id; kwargs override keys."""
-        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, cache_dir=cache_dir, revision=revision)
+        """Load from a folder, a ``config.json`` path or a hub id; kwargs override keys.
+
+        A hub id's ``config.json`` is downloaded into the Hugging Face cache. A ``model_type``
+        in the file other than this class's gets a warning (it is loaded anyway, as
+        transformers does).
+
+        Args:
+            pretrained_model_name_or_path: a folder holding ``config.json``, the path of a
+                JSON file, or a hub id.
+            return_unused_kwargs: also return the ``kwargs`` that name no config key, as
+                ``(config, unused)``; without it they are ignored, as in transformers.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and config keys to override
+                (``num_labels=3``); a bad value raises a ``ValueError`` naming the key.
+        """
+        path = resolve_file(pretrained_model_name_or_path, CONFIG_NAME, **pop_hub_options(kwargs))
         config_dict = read_json_dict(path)
         found = config_dict.get("model_type")
         if cls.model_type and isinstance(found, str) and found and found != cls.model_type:

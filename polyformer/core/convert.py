@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +35,7 @@ from .configuration import CONFIG_NAME, read_json_dict
 from .hub import contained_path
 from .io import JOURNAL_NAME, check_not_interrupted, folder_transaction
 
-__all__ = ["convert_checkpoint", "DTYPE_CODES"]
+__all__ = ["convert_checkpoint", "ConvertedCheckpoint", "DTYPE_CODES"]
 
 #: User-facing dtype names -> safetensors dtype codes.
 DTYPE_CODES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
@@ -84,21 +85,57 @@ def _write_shard(path: Path, entries: list[tuple[str, str, tuple[int, ...], byte
             handle.write(data)
 
 
+@dataclass
+class ConvertedCheckpoint:
+    """What :func:`convert_checkpoint` wrote into ``folder`` (full paths)."""
+
+    folder: Path
+    shards: list[Path]
+    index: Path | None
+    copied: list[Path] = field(default_factory=list)  # the source's other files, subfolders included
+    config_dtype: str | None = None  # set when config.json was rewritten with a new dtype
+    tensors: int = 0
+    weight_bytes: int = 0  # tensor data in the shards
+
+    @property
+    def weight_files(self) -> list[Path]:
+        """The shards, then the index if there is one."""
+        return self.shards + ([self.index] if self.index else [])
+
+
 def convert_checkpoint(
     source: str | os.PathLike,
     destination: str | os.PathLike,
     *,
     dtype: str | None = None,
     max_shard_size: int | str = "5GB",
+    weights_only: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> list[Path]:
+    on_shard: Callable[[str, int, int, int], None] | None = None,
+) -> ConvertedCheckpoint:
     """Copy the checkpoint folder ``source`` to ``destination``, re-sharded and optionally re-typed.
 
-    ``dtype`` ("float32", "float16", "bfloat16") applies to floating-point tensors only;
-    other files of the folder (config, tokenizer) are copied, with the config's ``dtype``
-    updated. ``progress(done_bytes, total_bytes)`` is called after each tensor. The
-    destination's files are committed together, as every save is
-    (:func:`~polyformer.core.io.folder_transaction`).
+    What ``polyformer convert`` runs. The folder's other files are copied as they are,
+    subfolders included (a sentence-transformers folder's ``1_Pooling/`` and ``modules.json``,
+    the tokenizer, the README), with the config's ``dtype`` updated. The destination's files
+    are committed together, as every save is (:func:`~polyformer.core.io.folder_transaction`).
+
+    Args:
+        source: the checkpoint folder to read (``config.json`` plus safetensors weights,
+            one file or shards with their index).
+        destination: the folder to write; created if needed, and must differ from ``source``.
+        dtype: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"float64"`` for the
+            floating-point tensors (other tensors keep theirs); None copies the bytes as they
+            are, bit-exact.
+        max_shard_size: the largest output file, in bytes or as text (``"500MB"``); larger
+            checkpoints are split into shards plus ``model.safetensors.index.json``.
+        weights_only: write the weights alone, without copying the folder's other files.
+        progress: called as ``progress(done_bytes, total_bytes)`` after each tensor
+            (``print_progress`` draws a bar on stderr); None for silence.
+        on_shard: called as ``on_shard(name, number, count, file_size)`` after each weight file.
+
+    Returns:
+        What was written: the weight files (shards and index) and the other files copied.
     """
     source, destination = Path(source), Path(destination)
     if not source.is_dir():
@@ -132,14 +169,15 @@ def convert_checkpoint(
         plan[-1].append(info)
         current += size
     names = shard_names(len(plan))
+    others = [] if weights_only else _other_files(source, destination)
     config = read_json_dict(contained_path(source, CONFIG_NAME, named_by=f"the folder {source}")) \
-        if dtype and (source / CONFIG_NAME).is_file() else None
+        if dtype and CONFIG_NAME in others else None
 
     total = sum(out_size(info) for info in infos.values())
+    result = ConvertedCheckpoint(folder=destination, shards=[], index=None, tensors=len(infos), weight_bytes=total)
     done = 0
-    written = []
     with folder_transaction(destination) as transaction:
-        for shard, name in zip(plan, names):
+        for number, (shard, name) in enumerate(zip(plan, names), start=1):
             entries = []
             for info in shard:
                 data = _read_bytes(info)
@@ -150,25 +188,49 @@ def convert_checkpoint(
                 done += len(data)
                 if progress:
                     progress(done, total)
-            _write_shard(transaction.path(destination / name), entries, {"format": "pt"})
-            written.append(destination / name)
+            staged = transaction.path(destination / name)
+            _write_shard(staged, entries, {"format": "pt"})
+            result.shards.append(destination / name)
+            if on_shard:
+                on_shard(name, number, len(plan), staged.stat().st_size)
             del entries
         if len(plan) > 1:
             weight_map = {info.name: name for shard, name in zip(plan, names) for info in shard}
-            written.append(transaction.write_text(destination / SAFE_WEIGHTS_INDEX_NAME, index_json(weight_map, total)))
-        remove_stale_weight_files(transaction, destination, [path.name for path in written])
+            result.index = transaction.write_text(destination / SAFE_WEIGHTS_INDEX_NAME, index_json(weight_map, total))
+        remove_stale_weight_files(transaction, destination, [path.name for path in result.weight_files])
 
-        for path in sorted(source.iterdir()):
-            if _is_weight_or_internal(path.name) or not path.is_file():
-                continue
-            if config is not None and path.name == CONFIG_NAME:
+        for name in others:
+            target = destination / name
+            if config is not None and name == CONFIG_NAME:
                 config["dtype"] = dtype
                 config.pop("torch_dtype", None)
-                transaction.write_text(destination / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
+                transaction.write_text(target, json.dumps(config, indent=2, sort_keys=True) + "\n")
+                result.config_dtype = dtype
             else:
-                original = contained_path(source, path.name, named_by=f"the folder {source}")
-                shutil.copyfile(original, transaction.path(destination / path.name))
-    return written
+                original = contained_path(source, name, named_by=f"the folder {source}")
+                shutil.copyfile(original, transaction.path(target))
+            result.copied.append(target)
+    return result
+
+
+def _other_files(source: Path, destination: Path) -> list[str]:
+    """The files convert copies, as relative names: all but the weights it rewrites.
+
+    Subfolders are included (``1_Pooling/config.json``); hidden folders (``.git``, a
+    download tool's ``.cache``, polyformer's staging folders), commit journals and a
+    destination inside the source are not. Symlinked folders are not followed.
+    """
+    names = []
+    skip = os.path.realpath(destination)
+    for root, folders, file_names in os.walk(source):
+        folders[:] = sorted(name for name in folders if not name.startswith(".")
+                            and os.path.realpath(os.path.join(root, name)) != skip)
+        relative = Path(root).relative_to(source)
+        for name in sorted(file_names):
+            if name == JOURNAL_NAME or (relative == Path(".") and _is_weight_or_internal(name)):
+                continue
+            names.append((relative / name).as_posix())
+    return names
 
 
 def _is_weight_or_internal(name: str) -> bool:
@@ -181,11 +243,29 @@ def _itemsize(code: str) -> int:
     return {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}.get(code, 4)
 
 
+def format_size(nbytes: int) -> str:
+    """``612 B``, ``4.1 kB``, ``90.9 MB``: decimal units, as ``max_shard_size`` reads them."""
+    if nbytes < 1000:
+        return f"{nbytes} B"
+    value = float(nbytes)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}"
+
+
 def print_progress(done: int, total: int) -> None:
-    """A one-line progress bar on stderr (no dependency)."""
+    """A one-line progress bar on stderr, redrawn in place: for a terminal (no dependency)."""
     width = 30
     filled = int(width * done / total) if total else width
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 1e6:8.1f} / {total / 1e6:.1f} MB")
     if done >= total:
         sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def print_shard(name: str, number: int, count: int, nbytes: int) -> None:
+    """One line on stderr per weight file: progress for logs and pipes, where a redrawn bar is noise."""
+    sys.stderr.write(f"[{number}/{count}] {name} ({format_size(nbytes)})\n")
     sys.stderr.flush()

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .configuration import read_json_dict, set_existing_attributes
-from .hub import resolve_file
+from .hub import SourceFolder, pop_hub_options, resolve_file
 from .io import atomic_write_text, folder_transaction
 from .tensors import stack_as_array, tensor_converter
 
@@ -152,6 +152,11 @@ class FeatureExtractionMixin:
         return [path]
 
     @classmethod
+    def pretrained_file_names(cls) -> tuple[str, ...]:
+        """The files :meth:`from_pretrained` reads from a folder (those a hub repo has are downloaded)."""
+        return (PROCESSOR_CONFIG_NAME, PREPROCESSOR_CONFIG_NAME)
+
+    @classmethod
     def get_preprocessor_dict(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, Any]:
         """The saved settings: this part's entry in ``processor_config.json``, else ``preprocessor_config.json``.
 
@@ -160,13 +165,15 @@ class FeatureExtractionMixin:
         older folders, and ours, have ``preprocessor_config.json``.
         """
         path = Path(pretrained_model_name_or_path).expanduser()
-        if not path.is_file():
-            nested = resolve_file(pretrained_model_name_or_path, PROCESSOR_CONFIG_NAME, required=False, **hub_kwargs)
-            if nested is not None:
-                data = read_json_dict(nested).get(cls.processor_config_key)
-                if isinstance(data, dict):
-                    return data
-        return read_json_dict(resolve_file(pretrained_model_name_or_path, PREPROCESSOR_CONFIG_NAME, **hub_kwargs))
+        if path.is_file():
+            return read_json_dict(resolve_file(path, PREPROCESSOR_CONFIG_NAME))
+        source = SourceFolder(pretrained_model_name_or_path, **hub_kwargs)  # one commit for both files
+        nested = source.get(PROCESSOR_CONFIG_NAME, required=False)
+        if nested is not None:
+            data = read_json_dict(nested).get(cls.processor_config_key)
+            if isinstance(data, dict):
+                return data
+        return read_json_dict(source.get(PREPROCESSOR_CONFIG_NAME))
 
     @classmethod
     def from_pretrained(
@@ -174,12 +181,23 @@ class FeatureExtractionMixin:
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         return_unused_kwargs: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a ``preprocessor_config.json`` path or a cached hub id; kwargs override."""
-        data = cls.get_preprocessor_dict(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
+        """Load from a folder, a ``preprocessor_config.json`` path or a hub id; kwargs override.
+
+        Image processors load the same way (they share this class's file handling). A hub
+        id's settings files are downloaded into the Hugging Face cache.
+
+        Args:
+            pretrained_model_name_or_path: a folder holding ``preprocessor_config.json``, the
+                path of that file, or a hub id.
+            return_unused_kwargs: also return the ``kwargs`` that name no setting, as
+                ``(preprocessor, unused)``.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and settings overriding the saved
+                ones (``sampling_rate``, ``size``, ``do_normalize``...).
+        """
+        data = cls.get_preprocessor_dict(pretrained_model_name_or_path, **pop_hub_options(kwargs))
         return cls.from_dict(data, return_unused_kwargs=return_unused_kwargs, **kwargs)
 
     @classmethod

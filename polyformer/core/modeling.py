@@ -31,8 +31,9 @@ from typing import Any
 
 from .checkpoint import FLOAT_DTYPES, CheckpointError, find_weight_files, iter_tensors, read_tensor_infos, save_tensors
 from .configuration import PretrainedConfig
-from .hub import resolve_folder
+from .hub import pop_hub_options, resolve_model_folder
 from .io import folder_transaction
+from .progress import loading_progress
 
 __all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names", "rename_legacy_names"]
 
@@ -172,13 +173,15 @@ class PreTrainedModelMixin:
 
     # ---- loading ------------------------------------------------------------------
     @classmethod
-    def _resolve_config(cls, folder: Path, config: PretrainedConfig | str | os.PathLike | None, kwargs: dict) -> PretrainedConfig:
+    def _resolve_config(cls, folder: Path, config: PretrainedConfig | str | os.PathLike | None, kwargs: dict,
+                        hub_options: dict) -> PretrainedConfig:
         if cls.config_class is None:
             raise TypeError(f"{cls.__name__} has no config_class")
         if config is None:
             config, unused = cls.config_class.from_pretrained(folder, return_unused_kwargs=True, **kwargs)
         elif isinstance(config, (str, os.PathLike)):
-            config, unused = cls.config_class.from_pretrained(config, return_unused_kwargs=True, **kwargs)
+            config, unused = cls.config_class.from_pretrained(config, return_unused_kwargs=True, **hub_options,
+                                                              **kwargs)
         elif isinstance(config, PretrainedConfig):
             config = copy.deepcopy(config)
             unused = config.apply_overrides(kwargs)
@@ -197,22 +200,48 @@ class PreTrainedModelMixin:
         pretrained_model_name_or_path: str | os.PathLike,
         *,
         config: PretrainedConfig | str | os.PathLike | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         ignore_mismatched_sizes: bool = False,
         dtype: Any = None,
         use_safetensors: bool | None = None,
         output_loading_info: bool = False,
         **kwargs: Any,
     ):
-        """Build the model from a checkpoint folder (or cached hub id) in the HF layout.
+        """Build the model from a checkpoint folder or hub id in the HF layout.
 
-        ``config`` replaces the saved config; other keyword arguments override config keys.
+        A hub id's ``config.json`` and weights are downloaded into the Hugging Face cache.
+        The same for every framework: only the header of each weight file is read to match
+        names and check shapes before any data; then the tensors stream in, file by file.
         Missing weights are random-initialised and reported; weights of the wrong shape are
         an error naming them unless ``ignore_mismatched_sizes=True``.
+
+        Args:
+            pretrained_model_name_or_path: a checkpoint folder (``config.json`` plus
+                ``model.safetensors``, or shards and their index) or a hub id.
+            config: a config (or a folder / ``config.json`` path to read one from) used instead
+                of the checkpoint's ``config.json``.
+            ignore_mismatched_sizes: re-initialise weights whose shape differs from the
+                checkpoint's (e.g. a classifier with another number of labels) instead of failing.
+            dtype: the weights' dtype (``"float16"``, ``"bfloat16"``, a framework dtype). By
+                default ``"auto"``, as in transformers 5: the dtype ``config.json`` records,
+                else that of the checkpoint's first floating-point tensor; ``torch_dtype=`` is
+                accepted as its old name.
+            use_safetensors: False also accepts a legacy ``pytorch_model.bin`` (read with
+                ``weights_only=True``); by default only safetensors are read.
+            output_loading_info: also return a dict of ``missing_keys``, ``unexpected_keys``
+                and ``mismatched_keys``, as ``(model, info)``.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), config keys to override
+                (``num_labels=3``, ``output_hidden_states=True``), and the model's
+                ``module_options`` (BERT's ``add_pooling_layer``); any other name is an error
+                naming it.
+
+        Returns:
+            The model, in eval mode where the framework has one.
         """
-        if "torch_dtype" in kwargs and dtype is None:
-            dtype = kwargs.pop("torch_dtype")
+        torch_dtype = kwargs.pop("torch_dtype", None)  # transformers 4's name; dtype wins when both are given
+        if dtype is None:
+            dtype = torch_dtype if torch_dtype is not None else "auto"
+        hub_options = pop_hub_options(kwargs)
         options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
         if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and Path(pretrained_model_name_or_path).is_file():
             path = Path(pretrained_model_name_or_path)
@@ -221,9 +250,12 @@ class PreTrainedModelMixin:
                 f"(config.json with model.safetensors, or shards and their index) or a cached hub id: pass the "
                 f"folder, '{path.parent}'."
             )
-        folder = resolve_folder(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
-        config = cls._resolve_config(folder, config, kwargs)
+        folder = resolve_model_folder(pretrained_model_name_or_path, config=config is None,
+                                      use_safetensors=use_safetensors, **hub_options)
+        config = cls._resolve_config(folder, config, kwargs, hub_options)
         files = find_weight_files(folder, use_safetensors=use_safetensors)
+        if isinstance(dtype, str) and dtype == "auto":
+            dtype = config.dtype or _first_float_dtype(files)
 
         model = cls._from_config_for_loading(config, dtype, **options)
         model_shapes = model._canonical_shapes()
@@ -267,7 +299,7 @@ class PreTrainedModelMixin:
 
         loaded: set[str] = set()
         batch: dict[str, Any] = {}
-        for name, tensor in iter_tensors(files, cls.checkpoint_framework, set(wanted)):
+        for name, tensor in loading_progress(iter_tensors(files, cls.checkpoint_framework, set(wanted)), files):
             batch[wanted[name]] = tensor
             loaded.add(wanted[name])
             if len(batch) >= 64:  # hand weights over in batches to bound the memory held
@@ -311,7 +343,20 @@ class PreTrainedModelMixin:
         safe_serialization: bool = True,
         **kwargs: Any,
     ) -> None:
-        """Write ``config.json`` and safetensors weights (sharded above ``max_shard_size``)."""
+        """Write ``config.json`` and safetensors weights, all files or none.
+
+        Weights are saved under their canonical (PyTorch ``transformers``) names and layouts,
+        so the folder loads in every framework and in ``transformers``; ``config.json``
+        records the class (``architectures``) and the weights' dtype.
+
+        Args:
+            save_directory: the folder to write (created if needed; stale weight files of an
+                earlier save are removed).
+            max_shard_size: the largest weight file, in bytes or as text (``"500MB"``);
+                larger models are split into shards plus ``model.safetensors.index.json``.
+            safe_serialization: must be True: polyformer writes safetensors only.
+            **kwargs: accepted for transformers' signature; any given is an error naming it.
+        """
         if kwargs:
             raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
         if not safe_serialization:
@@ -362,6 +407,22 @@ def _check_float_kinds(wanted: dict[str, str], kinds: dict[str, tuple[str, bool]
                 f"{'floating point' if expects_float else 'an integer buffer'}: the checkpoint does not fit this model "
                 f"(or was written wrongly); no cast is made between integer and floating-point weights."
             )
+
+
+#: safetensors' codes of the floating-point dtypes a model can be built in -> their names. float8
+#: is left out, as transformers leaves it out: no framework builds a whole model in it.
+_FLOAT_DTYPE_NAMES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+def _first_float_dtype(files: list[Path]) -> str | None:
+    """The dtype of the first floating-point tensor stored in the first weight file (headers only).
+
+    What ``dtype="auto"`` means when ``config.json`` records no dtype, as in transformers;
+    None (the framework's default, float32) for a legacy ``.bin`` file, whose header cannot
+    be read without unpickling it, or a checkpoint with no such tensor.
+    """
+    infos = [info for info in read_tensor_infos(files[:1]).values() if info.dtype in _FLOAT_DTYPE_NAMES]
+    return _FLOAT_DTYPE_NAMES[min(infos, key=lambda info: info.start).dtype] if infos else None
 
 
 def _weights_dtype(tensors: dict[str, Any]) -> str | None:

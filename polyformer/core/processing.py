@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .feature_extraction import PROCESSOR_CONFIG_NAME, BatchFeature
-from .hub import resolve_folder
+from .hub import pop_hub_options, resolve_folder
 from .io import folder_transaction
 from .registry import class_name, import_object
 
@@ -207,17 +207,26 @@ class ProcessorMixin:
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
-        *,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load every part with its class from one folder (or cached hub id).
+        """Load every part with its class from one folder (or hub id).
 
         Keyword arguments naming a setting of the feature extractor / image processor
-        override it there; the rest go to the tokenizer(s), as in transformers.
+        override it there; the rest go to the tokenizer(s), as in transformers. For a hub
+        id, the files of every part are downloaded first, from one commit.
+
+        Args:
+            pretrained_model_name_or_path: a folder (or a hub id) holding every part's files.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), and settings of the parts, routed as
+                said above.
         """
-        folder = resolve_folder(pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision)
+        wanted = [PROCESSOR_CONFIG_NAME]
+        for attribute, part_folder in cls._part_folders(Path()).items():
+            prefix = "" if part_folder == Path() else f"{part_folder.as_posix()}/"
+            wanted.extend(prefix + file for file in cls._part_class(attribute).pretrained_file_names())
+        folder = resolve_folder(pretrained_model_name_or_path, optional_files=dict.fromkeys(wanted),
+                                **pop_hub_options(kwargs))
         name = cls.__name__
         part_folders = cls._part_folders(folder)
         parts: dict[str, Any] = {}

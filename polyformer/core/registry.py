@@ -195,8 +195,8 @@ class Backend:
     ``return_tensors`` value it answers to; ``to_tensor`` is the import path of a function
     turning a numpy array into a framework tensor; ``extra`` is the pip extra that installs it;
     ``harness`` is the import path of the module the conformance suite
-    (``polyformer.testing``) drives models through: ``forward(model, inputs, train=False)``
-    and ``train_losses(model, inputs, steps, learning_rate)``, both on numpy arrays.
+    (``polyformer.testing``) and the pipelines drive models through: ``forward(model, inputs,
+    train=False)`` and ``train_losses(model, inputs, steps, learning_rate)``, both on numpy arrays.
     ``layers`` and ``heads`` are the import paths of its shared blocks and generic task heads,
     which offer the same names, arguments and defaults in every backend (a test compares
     them). ``capabilities`` lists the optional features its models have (see

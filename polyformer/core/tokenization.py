@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from tokenizers import AddedToken
 
-from .hub import contained_path, resolve_folder
+from .hub import SourceFolder, contained_path, pop_hub_options
 from .io import atomic_path, check_not_interrupted, folder_transaction
 from .tensors import stack_as_array, tensor_converter
 
@@ -95,8 +95,8 @@ _LOADER_ONLY_KEYS = (
 )
 
 
-#: from_pretrained arguments of transformers that mean nothing here (files are always local).
-_HUB_ONLY_KWARGS = ("local_files_only", "force_download", "token", "trust_remote_code", "use_fast", "proxies")
+#: from_pretrained arguments of transformers that mean nothing here (no remote code; AutoTokenizer reads use_fast).
+_IGNORED_KWARGS = ("trust_remote_code", "use_fast", "proxies")
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers
@@ -1087,24 +1087,38 @@ class PreTrainedTokenizerBase:
         return tuple(files)
 
     @classmethod
+    def pretrained_file_names(cls) -> tuple[str, ...]:
+        """The files :meth:`from_pretrained` reads from a folder (those a hub repo has are downloaded)."""
+        return (TOKENIZER_CONFIG_FILE, *cls.vocab_files_names.values(), SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE)
+
+    @classmethod
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
         *init_inputs: Any,
-        cache_dir: str | os.PathLike | None = None,
-        revision: str | None = None,
         **kwargs: Any,
     ):
-        """Load from a folder, a vocabulary file, or a hub id in the local cache.
+        """Load from a folder, a vocabulary file, or a hub id.
 
         Saved settings (``tokenizer_config.json``) are the defaults and ``kwargs`` override
         them. Tokens listed in ``added_tokens_decoder`` (or the older
-        ``added_tokens.json``) are restored with their ids.
+        ``added_tokens.json``) are restored with their ids. A hub id's tokenizer files
+        (:meth:`pretrained_file_names`) are downloaded into the Hugging Face cache.
+
+        Args:
+            pretrained_model_name_or_path: a folder with the tokenizer's files, the path of a
+                lone vocabulary file (``vocab.txt``), or a hub id.
+            *init_inputs: positional arguments for the class's constructor.
+            **kwargs: the hub options (``revision``, ``cache_dir``, ``token``,
+                ``local_files_only``, ``force_download``), settings overriding the saved ones
+                (``do_lower_case``, special tokens, ``model_max_length``...), or vocabulary
+                files by their argument name.
         """
         name = pretrained_model_name_or_path
         path = Path(name).expanduser() if isinstance(name, (str, os.PathLike)) else None
         files: dict[str, Path] = {}
         folder_files: dict[str, Path] = {}
+        source = None
         if path is not None and path.is_file() and path.name != TOKENIZER_CONFIG_FILE:
             # A lone vocabulary file: it is the whole tokenizer.
             check_not_interrupted(path.parent)
@@ -1112,7 +1126,8 @@ class PreTrainedTokenizerBase:
             files[key or next(iter(cls.vocab_files_names), "vocab_file")] = path
             location = path
         else:
-            location = resolve_folder(name, cache_dir=cache_dir, revision=revision)
+            source = SourceFolder(name, **pop_hub_options(kwargs))
+            location = source.fetch(optional_files=cls.pretrained_file_names())
             in_folder = f"the folder {location}"
             for key, filename in cls.vocab_files_names.items():
                 if (location / filename).is_file():
@@ -1138,8 +1153,10 @@ class PreTrainedTokenizerBase:
             named = config.pop(key, None)
             if named is not None and key not in files and kwargs.get(key) is None:
                 files[key] = contained_path(location, named, named_by=f"{folder_files[TOKENIZER_CONFIG_FILE]}: '{key}'")
+                if source is not None and source.is_hub:
+                    source.get(named, required=False)  # from the same commit, into the same snapshot
 
-        for key in _HUB_ONLY_KWARGS:  # accepted for compatibility; nothing is ever downloaded
+        for key in _IGNORED_KWARGS:  # transformers' options that mean nothing here
             kwargs.pop(key, None)
         init_kwargs = {key: value for key, value in config.items() if key not in _LOADER_ONLY_KEYS}
         if "added_tokens_decoder" not in init_kwargs:

@@ -144,7 +144,21 @@ class TFBertModel(TFBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              head_mask=None, output_attentions=None, output_hidden_states=None, return_dict=None):
-        """Missing ``token_type_ids`` mean segment 0 everywhere; missing ``position_ids`` mean 0, 1, 2..."""
+        """The hidden state of every token, and the pooled first token when the model has a pooler.
+
+        Args:
+            input_ids: ``(batch, seq)`` token ids, as the tokenizer makes them.
+            attention_mask: ``(batch, seq)``: 1 for tokens to attend to, 0 for padding (None: all 1).
+            token_type_ids: ``(batch, seq)`` segment ids (None: segment 0 everywhere).
+            position_ids: ``(batch, seq)`` positions (None: 0, 1, 2...).
+            inputs_embeds: ``(batch, seq, hidden)`` embeddings to use instead of ``input_ids``.
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )

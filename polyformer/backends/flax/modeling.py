@@ -56,6 +56,7 @@ from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
 from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
 from ...core.outputs import ModelOutput
+from ...core.seeding import get_seed
 from .layers import (
     Embeddings,
     canonical_name,
@@ -185,8 +186,8 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     #: Keyword inputs that only feed the loss (``labels``...); heads set them.
     loss_input_names: tuple[str, ...] = ()
 
-    def __init__(self, config: PretrainedConfig, seed: int = 0, dtype: Any = jnp.float32, *, _do_init: bool = True,
-                 **options: Any):
+    def __init__(self, config: PretrainedConfig, seed: int | None = None, dtype: Any = jnp.float32, *,
+                 _do_init: bool = True, **options: Any):
         if not isinstance(config, PretrainedConfig):
             raise TypeError(
                 f"{type(self).__name__}(config) expects a PretrainedConfig, got {type(config).__name__}; "
@@ -200,8 +201,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         self.config = config
         self.dtype = resolve_dtype(dtype)
         self.options = {**self.module_options, **options}
-        self.seed = seed
-        self._dropout_key = jax.random.PRNGKey(seed + 1)
+        # JAX has no global random state: without seed=, the one given to polyformer.set_seed (else 0).
+        self.seed = seed if seed is not None else (get_seed() or 0)
+        self._dropout_key = jax.random.PRNGKey(self.seed + 1)
         self._rebuild()  # shapes only (jax.eval_shape): nothing is computed until weights are needed
         if _do_init:
             self.post_init()
@@ -345,6 +347,11 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
         A model whose weights were never set (built with ``_do_init=False`` and not loaded) is
         refused, naming the weights, rather than written half.
+
+        Args:
+            save_directory: the folder to write (created if needed).
+            **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
         """
         missing = self._unset_weights()
         if missing:
@@ -397,8 +404,29 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     ):
         """Run the model (jit-compiled) on the inputs its base module takes, by position or by name.
 
-        With ``train=True`` dropout is active; it draws from ``dropout_rng`` or, if none is
-        given, from a key the model holds and advances at each call.
+        The same call for every Flax model, base or head; inputs are numpy or JAX arrays, or
+        Python lists. Values are checked before ``jit`` (token ids within the vocabulary, a 0/1
+        attention mask, labels within the classes), as the other frameworks check them.
+
+        Args:
+            *args: the base module's inputs in its order (``input_ids``, ``attention_mask``...
+                or ``pixel_values``...).
+            params: the weights to run with (a pytree shaped as ``model.params``, e.g. while
+                training); None: ``model.params``.
+            dropout_rng: the JAX key dropout draws from when ``train=True``; None: a key the
+                model holds and advances at each call.
+            train: dropout on.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+            **inputs: the base module's inputs by name, and for a head its loss inputs
+                (``labels``...): given them, the output has a ``loss``.
+
+        Returns:
+            The output dataclass (``last_hidden_state``..., or the task's ``logits`` and
+            ``loss``), or its tuple with ``return_dict=False``.
         """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict

@@ -310,7 +310,13 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
 
     def save_pretrained(self, save_directory, **kwargs: Any) -> None:
         """Write ``config.json`` and the safetensors weights under their PyTorch names (the Hugging Face
-        layout every backend and ``transformers`` read); Keras' own ``save()`` writes a ``.keras`` archive."""
+        layout every backend and ``transformers`` read); Keras' own ``save()`` writes a ``.keras`` archive.
+
+        Args:
+            save_directory: the folder to write (created if needed).
+            **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
+        """
         super().save_pretrained(save_directory, **kwargs)
 
     # ---- Keras training ---------------------------------------------------------------

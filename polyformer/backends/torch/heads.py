@@ -98,7 +98,24 @@ class HeadModel(PreTrainedModel):
     # ---- the shared plumbing -----------------------------------------------------------------
     def forward(self, *args: Any, output_attentions: bool | None = None, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, **kwargs: Any):
-        """Inputs as the base model takes them (positionally or by name), plus the task's loss inputs."""
+        """Run the base model and the task layers: the same call for every head of every architecture.
+
+        Args:
+            *args: the base model's inputs in its order (``input_ids``, ``attention_mask``... or
+                ``pixel_values``...).
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+            **kwargs: the base model's inputs by name, and the task's loss inputs
+                (``labels``; ``start_positions`` / ``end_positions`` for question answering):
+                given them, the output has a ``loss``.
+
+        Returns:
+            The task's output (``logits``, ``loss`` when labels were given, and the hidden states
+            and attentions asked for), or its tuple with ``return_dict=False``.
+        """
         loss_inputs = {name: kwargs.pop(name) for name in self.loss_input_names if name in kwargs}
         inputs = bind_inputs(self.base_model, args, kwargs)
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(

@@ -252,7 +252,13 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         self.eval()
 
     def save_pretrained(self, save_directory, **kwargs: Any) -> None:
-        """Write ``config.json`` (recording the weights' dtype) and the safetensors weights."""
+        """Write ``config.json`` (recording the weights' dtype) and the safetensors weights.
+
+        Args:
+            save_directory: the folder to write (created if needed).
+            **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
+                ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
+        """
         saved = self.config.dtype
         self.config.dtype = str(self.dtype).removeprefix("torch.")
         try:

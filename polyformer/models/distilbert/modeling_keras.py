@@ -70,6 +70,20 @@ class TFDistilBertModel(TFDistilBertPreTrainedModel):
 
     def call(self, input_ids=None, attention_mask=None, head_mask=None, inputs_embeds=None, position_ids=None,
              output_attentions=None, output_hidden_states=None, return_dict=None):
+        """The hidden state of every token (give ``input_ids`` or ``inputs_embeds``).
+
+        Args:
+            input_ids: ``(batch, seq)`` token ids, as the tokenizer makes them.
+            attention_mask: ``(batch, seq)``: 1 for tokens to attend to, 0 for padding (None: all 1).
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            inputs_embeds: ``(batch, seq, hidden)`` embeddings to use instead of ``input_ids``.
+            position_ids: ``(batch, seq)`` positions (None: 0, 1, 2...).
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )

@@ -194,7 +194,20 @@ class FlaxViTModule(BaseModule):
 
     def __call__(self, pixel_values=None, bool_masked_pos=None, head_mask=None, interpolate_pos_encoding=None,
                  train=False, output_attentions=None, output_hidden_states=None, return_dict=None):
-        """``pixel_values`` ``(batch, channels, height, width)`` as the image processor makes them."""
+        """The hidden states of the class token and every patch, and the pooled output if the model has a pooler.
+
+        Args:
+            pixel_values: ``(batch, channels, height, width)`` as the image processor makes them.
+            bool_masked_pos: ``(batch, patches)``: True for the patches replaced by the mask token.
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            interpolate_pos_encoding: interpolate the position embeddings to an image size other than the config's.
+            train: dropout on.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )

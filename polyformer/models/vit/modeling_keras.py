@@ -211,7 +211,19 @@ class TFViTModel(TFViTPreTrainedModel):
 
     def call(self, pixel_values=None, bool_masked_pos=None, head_mask=None, interpolate_pos_encoding=None,
              output_attentions=None, output_hidden_states=None, return_dict=None):
-        """``pixel_values`` ``(batch, channels, height, width)`` as the image processor makes them."""
+        """The hidden states of the class token and every patch, and the pooled output if the model has a pooler.
+
+        Args:
+            pixel_values: ``(batch, channels, height, width)`` as the image processor makes them.
+            bool_masked_pos: ``(batch, patches)``: True for the patches replaced by the mask token.
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            interpolate_pos_encoding: interpolate the position embeddings to an image size other than the config's.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
@@ -239,6 +251,20 @@ class _NamedInputs:
 
     def call(self, pixel_values=None, bool_masked_pos=None, head_mask=None, interpolate_pos_encoding=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, **loss_inputs):
+        """The head on ViT's inputs, each named (see ``TFViTModel.call``).
+
+        Args:
+            pixel_values: ``(batch, channels, height, width)`` as the image processor makes them.
+            bool_masked_pos: ``(batch, patches)``: True for the patches replaced by the mask token.
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            interpolate_pos_encoding: interpolate the position embeddings to an image size other than the config's.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+            **loss_inputs: ``labels`` (classification) for the loss.
+        """
         return super().call(pixel_values=pixel_values, bool_masked_pos=bool_masked_pos, head_mask=head_mask,
                             interpolate_pos_encoding=interpolate_pos_encoding, output_attentions=output_attentions,
                             output_hidden_states=output_hidden_states, return_dict=return_dict, **loss_inputs)

@@ -1,0 +1,25 @@
+"""Settings every test shares: nothing reaches the internet.
+
+* ``HF_HUB_DISABLE_TELEMETRY=1`` before huggingface_hub is imported (it reads it once):
+  otherwise building a request's user agent fetches a registry from huggingface.co.
+* Every test runs with ``HF_HUB_OFFLINE=1`` in its environment, which polyformer reads at
+  each call: a hub id finds only what a test put in a cache, never the real Hub. The
+  tests of real downloads (``test_hub.py``) remove it and point ``HF_ENDPOINT`` at a
+  server of their own on 127.0.0.1. huggingface_hub is imported here, before the
+  variable is set, so that its own offline switch (read once, at its import) stays off
+  whatever order the tests run in.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import huggingface_hub  # noqa: E402,F401  (see above: imported before HF_HUB_OFFLINE is set)
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
