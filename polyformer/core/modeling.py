@@ -14,7 +14,8 @@ The contract (see each method's docstring):
 * ``_from_config_for_loading(config, dtype, **options)``: a model whose weights need not be
   initialised (``options`` are the model's ``module_options`` given to ``from_pretrained``);
 * ``_canonical_shapes()``: canonical name -> shape, for every weight the model has;
-* ``_load_canonical(tensors)``: put some weights in (called once per shard);
+* ``_load_canonical(tensors)``: put some weights in (called with a batch of tensors at a time, of the
+  kind ``checkpoint_framework`` names);
 * ``_initialize_missing(names)``: random-initialise the weights the checkpoint lacked;
 * ``_export_canonical()``: canonical name -> numpy array (or torch tensor) for saving.
 """
@@ -37,6 +38,9 @@ from .io import folder_transaction
 __all__ = ["PreTrainedModelMixin", "LoadingInfo", "map_checkpoint_names"]
 
 logger = logging.getLogger("polyformer")
+
+#: Numpy arrays read (``checkpoint_framework="np"``) before they are handed to the model.
+_LOAD_BATCH_BYTES = 16 * 2**20
 
 
 @dataclass
@@ -89,7 +93,9 @@ class PreTrainedModelMixin:
     main_input_name: str = ""
     #: The backend's name: "torch", "keras" or "flax".
     framework: str = ""
-    #: safetensors' framework used to read tensors for this backend ("np" or "pt").
+    #: How ``_load_canonical`` receives tensors (see :func:`~polyformer.core.checkpoint.iter_tensors`):
+    #: "np" (numpy arrays), "pt" (torch tensors, memory-mapped) or "stored" (StoredTensor handles
+    #: that the backend reads whole or by rows into its own memory; numpy arrays for a legacy .bin).
     checkpoint_framework: str = "np"
     #: Tied weights: canonical target name -> canonical source name (saved once, under the source).
     tied_weights: dict[str, str] = {}
@@ -237,16 +243,7 @@ class PreTrainedModelMixin:
                 f"ignore_mismatched_sizes=True to re-initialise them."
             )
 
-        loaded: set[str] = set()
-        batch: dict[str, Any] = {}
-        for name, tensor in iter_tensors(files, cls.checkpoint_framework, set(wanted)):
-            batch[wanted[name]] = tensor
-            loaded.add(wanted[name])
-            if len(batch) >= 64:  # hand weights over in batches to bound the memory held
-                model._load_canonical(batch)
-                batch = {}
-        if batch:
-            model._load_canonical(batch)
+        loaded = model._load_files(files, wanted)
 
         tied = model._tied_targets()
         info.missing_keys = sorted(n for n in model_shapes if n not in loaded and n not in tied)
@@ -270,6 +267,31 @@ class PreTrainedModelMixin:
             )
         model._after_loading()
         return (model, info.as_dict()) if output_loading_info else model
+
+    def _load_files(self, files: list[Path], wanted: dict[str, str]) -> set[str]:
+        """Stream the tensors ``wanted`` (checkpoint name -> model name) into the model, file by file.
+
+        Tensors are handed over in batches that end with each file, and with every
+        ``_LOAD_BATCH_BYTES`` of arrays already read (``"np"``), so that loading holds at
+        most about one batch beyond the model's own weights. Memory-mapped torch tensors
+        and :class:`~polyformer.core.checkpoint.StoredTensor` handles hold no memory yet.
+        Returns the model names loaded.
+        """
+        loaded: set[str] = set()
+        for path in files:
+            batch: dict[str, Any] = {}
+            held = 0
+            for name, tensor in iter_tensors([path], self.checkpoint_framework, set(wanted)):
+                batch[wanted[name]] = tensor
+                loaded.add(wanted[name])
+                if self.checkpoint_framework == "np":
+                    held += tensor.nbytes
+                if held >= _LOAD_BATCH_BYTES:
+                    self._load_canonical(batch)
+                    batch, held = {}, 0
+            if batch:
+                self._load_canonical(batch)
+        return loaded
 
     def _after_loading(self) -> None:
         """Hook for backends: e.g. switch to eval mode."""
