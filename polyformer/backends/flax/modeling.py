@@ -42,7 +42,6 @@ import dataclasses
 import inspect
 import re
 import zlib
-from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -52,7 +51,7 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from ...core import inputs as _inputs
-from ...core.checkpoint import StoredTensor
+from ...core.checkpoint import StoredTensor, aligned_copy
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
 from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
@@ -267,7 +266,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         flat = self._flat_params()
-        shapes = {name: tuple(jax.eval_shape(partial(to_canonical_layout, path), flat[path]).shape)
+        # The layout change applied to a stand-in of the right shape that holds no memory
+        # (a broadcast scalar): as exact as tracing it with jax.eval_shape, and much faster.
+        shapes = {name: to_canonical_layout(path, np.broadcast_to(np.zeros((), np.int8), flat[path].shape)).shape
                   for name, path in self._paths.items()}
         for target in self._tied_targets():
             shapes[target] = shapes[self.tied_weights[target]]
@@ -296,7 +297,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             # Floating weights take the model's dtype; anything else (integer buffers) keeps its own.
             floating = jnp.issubdtype(array.dtype, jnp.floating)
             if fresh and (array.dtype == self.dtype or not floating):
-                flat[path] = jax.device_put(np.ascontiguousarray(array))
+                if not array.flags.c_contiguous:  # a transposed kernel: one aligned copy, then no more
+                    array = aligned_copy(array)
+                flat[path] = jax.device_put(array)
             else:
                 flat[path] = jnp.asarray(array, dtype=self.dtype if floating else None)
         self.params = unflatten_dict(flat)

@@ -95,10 +95,11 @@ def _assign_stored(weight: layers.CanonicalWeight, stored: StoredTensor) -> None
     """Copy a checkpoint tensor into its variable a block of rows at a time, in place.
 
     ``variable.assign`` of a whole array would have TensorFlow hold the value twice more for
-    a moment (its own tensor, then a new buffer for the variable): for a vocabulary table,
-    a third of a model. Written block by block into the variable's own buffer, the extra
-    memory is one block. A transposed weight (a Dense kernel) takes each block of
-    checkpoint rows as a block of its columns.
+    a moment (its own copy of the numpy array, then a new buffer for the variable): for a
+    vocabulary table, a third of a model. Each block is read into aligned memory that
+    TensorFlow takes as it is (:func:`_shared_tensor`) and written into the variable's own
+    buffer, so the extra memory is about one block. A transposed weight (a Dense kernel)
+    takes each block of checkpoint rows, transposed by TensorFlow, as a block of its columns.
     """
     variable = weight.variable
     if tuple(stored.shape) != weight.shape:
@@ -110,13 +111,26 @@ def _assign_stored(weight: layers.CanonicalWeight, stored: StoredTensor) -> None
     full = list(variable.shape)
     axis = rank - 1 if weight.transpose else 0  # the variable's axis along the checkpoint's rows
     for start, stop in stored.row_blocks(_ASSIGN_BLOCK_BYTES):
-        block = stored.read(start, stop)
+        block = _shared_tensor(stored.read(start, stop))
         if weight.transpose:
-            block = block.T
+            block = tf.transpose(block)
         begin, end = [0] * rank, list(full)
         begin[axis], end[axis] = start, stop
         tf.raw_ops.ResourceStridedSliceAssign(ref=variable.handle, begin=begin, end=end, strides=[1] * rank,
                                               value=tf.cast(block, variable.dtype))
+
+
+def _shared_tensor(array: np.ndarray):
+    """A TensorFlow tensor over ``array``'s own memory, through DLPack.
+
+    ``tf.convert_to_tensor`` copies every numpy array it is given. DLPack needs memory
+    aligned as TensorFlow's (what :class:`StoredTensor` reads into) and a dtype it can name;
+    bfloat16 and float8 arrays, which it cannot, are copied.
+    """
+    try:
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    except (BufferError, TypeError, tf.errors.InvalidArgumentError):
+        return tf.convert_to_tensor(array)
 
 
 class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
