@@ -59,6 +59,34 @@ def test_first_from_pretrained_imports_no_dynamo_or_sympy(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_from_pretrained_pauses_the_garbage_collector(tmp_path, monkeypatch):
+    """A full collection during a load finds nothing to free; paused, then resumed as it was."""
+    import gc
+
+    torch.manual_seed(0)
+    polyformer.DistilBertModel(pf_config(**SMALL)).save_pretrained(tmp_path)
+    seen = []
+    real = DistilBertPreTrainedModel._load_files
+
+    def spy(self, files, wanted):
+        seen.append(gc.isenabled())
+        return real(self, files, wanted)
+
+    monkeypatch.setattr(DistilBertPreTrainedModel, "_load_files", spy)
+    assert gc.isenabled()
+    polyformer.DistilBertModel.from_pretrained(tmp_path)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(OSError):
+        polyformer.DistilBertModel.from_pretrained(tmp_path / "missing")
+    assert gc.isenabled()  # resumed after an error too
+    gc.disable()
+    try:  # a caller's own pause is kept
+        polyformer.DistilBertModel.from_pretrained(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_random_init_follows_initializer_range():
     torch.manual_seed(0)
     config = pf_config(**dict(SMALL, initializer_range=0.05, vocab_size=400, dim=64, hidden_dim=256))

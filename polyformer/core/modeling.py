@@ -23,6 +23,8 @@ The contract (see each method's docstring):
 from __future__ import annotations
 
 import copy
+import functools
+import gc
 import logging
 import os
 import re
@@ -41,6 +43,28 @@ logger = logging.getLogger("polyformer")
 
 #: Numpy arrays read (``checkpoint_framework="np"``) before they are handed to the model.
 _LOAD_BATCH_BYTES = 16 * 2**20
+
+
+def _collector_paused(function):
+    """``function`` run with Python's cyclic garbage collector paused (then resumed as it was).
+
+    Building a model makes thousands of objects that all stay alive. A full collection that
+    they happen to set off (the first one after a framework's import is due soon) walks every
+    object of the process and finds no garbage: it was most of a first PyTorch load (0.34 s
+    of 0.43 s measured). Reference counting frees memory as usual meanwhile.
+    """
+
+    @functools.wraps(function)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
 
 
 @dataclass
@@ -172,6 +196,7 @@ class PreTrainedModelMixin:
         return config
 
     @classmethod
+    @_collector_paused
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
