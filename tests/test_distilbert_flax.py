@@ -137,6 +137,32 @@ def test_base_checkpoint_into_head_and_back(tmp_path):
     assert not info["missing_keys"]
 
 
+def test_loading_keeps_the_memory_it_reads_into(tmp_path, monkeypatch):
+    """No second copy per tensor: each parameter is the very memory its checkpoint tensor was read into."""
+    from polyformer.core.checkpoint import StoredTensor
+
+    kwargs = CONFIGS["learned-gelu-4heads"]
+    hf_model = save_hf_checkpoint(tmp_path, "base", seed=3, **kwargs)
+    reads = {}
+    real_read = StoredTensor.read
+
+    def spy(self, start=0, stop=None):
+        array = real_read(self, start, stop)
+        reads[self.name] = array
+        return array
+
+    monkeypatch.setattr(StoredTensor, "read", spy)
+    model = polyformer.FlaxDistilBertModel.from_pretrained(tmp_path)
+    params = model._flat_params()
+    assert set(reads) == set(model._paths)  # every weight read once, through StoredTensor
+    for name, path in model._paths.items():
+        if path[-1] != "kernel":  # Dense kernels are transposed (one copy); the rest are used as read
+            assert params[path].unsafe_buffer_pointer() == reads[name].ctypes.data, name
+    exported = model._export_canonical()
+    for name, value in torch_state(hf_model).items():
+        assert np.array_equal(exported[name], value), name
+
+
 # ---- the model object and the module ----------------------------------------------------
 
 @pytest.fixture(scope="module")

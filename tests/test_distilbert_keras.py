@@ -379,6 +379,29 @@ def test_base_and_head_checkpoints_load_into_each_other(torch_checkpoint):
     assert not info["unexpected_keys"]
 
 
+def test_loading_draws_no_random_values_in_vain(torch_checkpoint, monkeypatch):
+    """from_pretrained builds weights uninitialised: random values would be overwritten (time and memory)."""
+    head_model, folder = torch_checkpoint("learned-gelu-2heads", "ForSequenceClassification")
+    drawn = []
+    real_normal = np.random.normal
+
+    def spy(*args, size=None, **kwargs):
+        drawn.append(tuple(size))
+        return real_normal(*args, size=size, **kwargs)
+
+    monkeypatch.setattr(np.random, "normal", spy)
+    model = modeling_keras.TFDistilBertForSequenceClassification.from_pretrained(folder)
+    assert drawn == []  # every weight came from the checkpoint
+    for name, weight in model._canonical_weights().items():
+        np.testing.assert_array_equal(weight.numpy(), head_model.state_dict()[name].numpy(), err_msg=name)
+
+    _, base_folder = torch_checkpoint("learned-gelu-2heads", "Model")
+    head = modeling_keras.TFDistilBertForTokenClassification.from_pretrained(base_folder)
+    assert drawn == [(32, 2)]  # just the new classifier's kernel (Keras layout: in, out)
+    kernel = keras.ops.convert_to_numpy(head.classifier.kernel)
+    assert np.all(np.isfinite(kernel)) and 0 < np.abs(kernel).max() < 0.2  # N(0, 0.02), not uninitialised memory
+
+
 # ---- generic building blocks -----------------------------------------------------------
 def test_every_activation_matches_transformers():
     from polyformer.core.configuration import ACTIVATIONS
@@ -412,8 +435,19 @@ def test_loads_torch_checkpoint_without_torch(torch_checkpoint, workdir):
     expected = run_torch(torch_model, inputs)
     np.savez(workdir / "qa_inputs.npz", **inputs)
     script = textwrap.dedent(f"""
+        import importlib.abc
         import sys
-        sys.modules["torch"] = None  # any `import torch` now fails
+
+        # Any `import torch` fails as if torch were not installed. (Not sys.modules["torch"] = None:
+        # libraries that look for an already-imported torch in sys.modules, such as scipy's array API
+        # layer pulled in by keras' scikit-learn wrappers, would then crash instead of finding none.)
+        class NoTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+                return None
+
+        sys.meta_path.insert(0, NoTorch())
         import numpy as np
         import polyformer
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "import polyformer loaded a framework"

@@ -31,6 +31,62 @@ def test_import_polyformer_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+# What a first from_pretrained may not import: PyTorch's Python references for meta tensors
+# pull these in (over a second of a first load) when an initialiser runs on the meta device.
+HEAVY_ON_LOAD = ("torch._dynamo", "torch._inductor", "sympy")
+
+
+def test_first_from_pretrained_imports_no_dynamo_or_sympy(tmp_path):
+    torch.manual_seed(0)
+    polyformer.DistilBertForMaskedLM(pf_config(**SMALL)).save_pretrained(tmp_path / "distilbert")
+    vit = polyformer.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                               image_size=32, patch_size=8, num_labels=3)
+    polyformer.ViTForImageClassification(vit).save_pretrained(tmp_path / "vit")
+    # A fresh process, as a user's first load: the modules are compared before and after each load.
+    code = (
+        "import sys, torch, polyformer\n"
+        f"heavy = {HEAVY_ON_LOAD!r}\n"
+        "assert not [m for m in heavy if m in sys.modules], 'imported before loading'\n"
+        "for cls, folder in [(polyformer.DistilBertForMaskedLM, sys.argv[1]), "
+        "(polyformer.ViTForImageClassification, sys.argv[2])]:\n"
+        "    model = cls.from_pretrained(folder)\n"
+        "    assert not any(p.is_meta for p in model.parameters())\n"
+        "    found = [m for m in heavy if m in sys.modules]\n"
+        "    assert not found, f'{cls.__name__}.from_pretrained imported {found}'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "distilbert"), str(tmp_path / "vit")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_from_pretrained_pauses_the_garbage_collector(tmp_path, monkeypatch):
+    """A full collection during a load finds nothing to free; paused, then resumed as it was."""
+    import gc
+
+    torch.manual_seed(0)
+    polyformer.DistilBertModel(pf_config(**SMALL)).save_pretrained(tmp_path)
+    seen = []
+    real = DistilBertPreTrainedModel._load_files
+
+    def spy(self, files, wanted):
+        seen.append(gc.isenabled())
+        return real(self, files, wanted)
+
+    monkeypatch.setattr(DistilBertPreTrainedModel, "_load_files", spy)
+    assert gc.isenabled()
+    polyformer.DistilBertModel.from_pretrained(tmp_path)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(OSError):
+        polyformer.DistilBertModel.from_pretrained(tmp_path / "missing")
+    assert gc.isenabled()  # resumed after an error too
+    gc.disable()
+    try:  # a caller's own pause is kept
+        polyformer.DistilBertModel.from_pretrained(tmp_path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_random_init_follows_initializer_range():
     torch.manual_seed(0)
     config = pf_config(**dict(SMALL, initializer_range=0.05, vocab_size=400, dim=64, hidden_dim=256))

@@ -4,8 +4,10 @@ A checkpoint folder holds ``model.safetensors``, or shards named
 ``model-00001-of-00003.safetensors`` listed by ``model.safetensors.index.json``.
 Tensor names are the canonical (PyTorch ``transformers``) names; each backend maps
 its own variables to and from them. Nothing here imports a framework: tensors are
-read as numpy arrays (``framework="np"``) unless a backend asks safetensors for its
-own type (``framework="pt"``), and written from numpy or torch tensors.
+read as numpy arrays (``framework="np"``), as :class:`StoredTensor` handles that a
+backend reads whole or by blocks of rows into fresh memory (``framework="stored"``), or
+as safetensors' own torch tensors (``framework="pt"``, memory-mapped); they are written
+from numpy or torch tensors.
 
 Legacy ``pytorch_model.bin`` files are read only when asked for explicitly, and then
 with ``torch.load(weights_only=True)``: no pickle code from a checkpoint ever runs.
@@ -34,7 +36,11 @@ __all__ = [
     "LEGACY_WEIGHTS_NAME",
     "CheckpointError",
     "TensorInfo",
+    "StoredTensor",
     "FLOAT_DTYPES",
+    "numpy_dtype",
+    "aligned_empty",
+    "aligned_copy",
     "shard_names",
     "index_json",
     "remove_stale_weight_files",
@@ -58,6 +64,12 @@ _DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
 FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
 #: safetensors' own limit on the header's size.
 _MAX_HEADER = 100_000_000
+# safetensors dtype codes -> numpy dtypes (the format is little-endian); the others come from ml_dtypes.
+_NUMPY_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+                 "U8": "u1", "BOOL": "?", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
+_ML_DTYPES = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
+# Alignment of the arrays StoredTensor reads: what JAX and TensorFlow need to use an array's memory as it is.
+_ALIGNMENT = 64
 
 
 @dataclass(frozen=True)
@@ -269,16 +281,22 @@ def read_tensor_infos(files: list[Path]) -> dict[str, TensorInfo]:
 def iter_tensors(files: list[Path], framework: str = "np", names: set[str] | None = None) -> Iterator[tuple[str, Any]]:
     """Yield ``(name, tensor)`` file by file, so that at most one shard is held at a time.
 
-    ``framework`` is safetensors' own: ``"np"`` (numpy) or ``"pt"`` (torch).
-    ``names``, when given, restricts what is read.
+    ``framework`` is ``"np"`` (numpy arrays), ``"pt"`` (torch tensors, memory-mapped by
+    safetensors) or ``"stored"`` (:class:`StoredTensor` handles, in file order, read by the
+    caller; a legacy ``.bin`` file gives numpy arrays). ``names``, when given, restricts what is read.
     """
     from safetensors import safe_open
 
     for path in files:
         if path.suffix == ".bin":
-            yield from _iter_legacy(path, framework, names)
+            yield from _iter_legacy(path, "np" if framework == "stored" else framework, names)
             continue
-        _read_header(path)  # one clear error for a truncated or malformed file
+        infos = _read_header(path)  # one clear error for a truncated or malformed file
+        if framework == "stored":
+            for info in sorted(infos, key=lambda i: i.start):
+                if names is None or info.name in names:
+                    yield info.name, StoredTensor(info)
+            continue
         try:
             with safe_open(str(path), framework=framework) as handle:
                 for name in handle.keys():
@@ -288,6 +306,105 @@ def iter_tensors(files: list[Path], framework: str = "np", names: set[str] | Non
             raise
         except Exception as exc:  # safetensors raises its own error types
             raise CheckpointError(f"could not read {path}: {exc}") from exc
+
+
+def numpy_dtype(code: str):
+    """The numpy dtype of a safetensors dtype code (bfloat16 and float8 through ``ml_dtypes``)."""
+    import numpy as np
+
+    if code in _NUMPY_DTYPES:
+        return np.dtype(_NUMPY_DTYPES[code])
+    try:
+        import ml_dtypes  # installed with JAX and TensorFlow
+    except ImportError:
+        raise CheckpointError(f"reading {code} tensors into numpy needs the ml_dtypes package (pip install ml_dtypes)") from None
+    return np.dtype(getattr(ml_dtypes, _ML_DTYPES[code]))
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> Any:
+    """An uninitialised numpy array whose memory starts at a multiple of 64 bytes.
+
+    JAX (``jax.device_put``) and TensorFlow (through DLPack) use such memory as it is,
+    where they would copy an array that numpy placed at a 16-byte boundary.
+    """
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(size + _ALIGNMENT, dtype=np.uint8)
+    offset = -raw.ctypes.data % _ALIGNMENT
+    return raw[offset:offset + size].view(dtype).reshape(shape)
+
+
+def aligned_copy(array: Any, rows: int = 128) -> Any:
+    """A C-contiguous, 64-byte aligned copy of ``array`` (often a transposed view).
+
+    Copied a block of ``rows`` rows at a time: for a transposed matrix, each block reads
+    short runs of every source row, which the cache serves, where one strided copy of the
+    whole matrix is several times slower.
+    """
+    out = aligned_empty(array.shape, array.dtype)
+    if array.ndim < 2:
+        out[...] = array
+        return out
+    for start in range(0, array.shape[0], rows):
+        out[start:start + rows] = array[start:start + rows]
+    return out
+
+
+class StoredTensor:
+    """A tensor of a safetensors file, not read yet: read it whole, or a block of rows at a time.
+
+    What backends that copy weights into memory of their own (Keras variables, JAX arrays)
+    load from. Each read goes from the file straight into one new numpy array, aligned to
+    64 bytes so that JAX and TensorFlow can take its memory without copying it: no
+    memory map stays behind (its pages would count as the process's memory until the
+    file is closed), and a large tensor can be copied block by block instead of whole.
+    """
+
+    def __init__(self, info: TensorInfo) -> None:
+        self.info = info
+        self.name = info.name
+        self.shape = info.shape
+        self.dtype = numpy_dtype(info.dtype)
+        self.nbytes = info.nbytes
+
+    def __repr__(self) -> str:
+        return f"StoredTensor({self.name!r}, shape={self.shape}, dtype={self.dtype}, file={str(self.info.file)!r})"
+
+    @property
+    def _row_bytes(self) -> int:
+        return self.nbytes // self.shape[0] if self.shape and self.shape[0] else self.nbytes
+
+    def read(self, start: int = 0, stop: int | None = None):
+        """Rows ``start:stop`` of the first axis (the whole tensor by default) as a new array."""
+        import numpy as np
+
+        if not self.shape:  # a scalar has no rows
+            start, stop, shape = 0, 1, ()
+        else:
+            stop = self.shape[0] if stop is None else stop
+            if not 0 <= start <= stop <= self.shape[0]:
+                raise ValueError(f"rows {start}:{stop} are outside tensor '{self.name}' of shape {self.shape}")
+            shape = (stop - start, *self.shape[1:])
+        size = (stop - start) * self._row_bytes
+        buffer = aligned_empty((size,), np.uint8)
+        view, filled = memoryview(buffer), 0
+        with open(self.info.file, "rb", buffering=0) as handle:
+            handle.seek(self.info.start + start * self._row_bytes)
+            while filled < size:
+                count = handle.readinto(view[filled:])
+                if not count:
+                    raise CheckpointError(f"{self.info.file} is truncated while reading tensor '{self.name}'")
+                filled += count
+        return buffer.view(self.dtype).reshape(shape)
+
+    def row_blocks(self, max_bytes: int) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` row ranges that cover the tensor, each at most ``max_bytes`` (at least one row)."""
+        rows = self.shape[0] if self.shape else 1
+        step = max(1, max_bytes // max(1, self._row_bytes))
+        for start in range(0, rows, step):
+            yield start, min(rows, start + step)
 
 
 def _iter_legacy(path: Path, framework: str, names: set[str] | None):

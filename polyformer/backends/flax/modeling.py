@@ -42,7 +42,6 @@ import dataclasses
 import inspect
 import re
 import zlib
-from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -52,6 +51,7 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from ...core import inputs as _inputs
+from ...core.checkpoint import StoredTensor, aligned_copy
 from ...core.configuration import PretrainedConfig
 from ...core.modeling import PreTrainedModelMixin
 from ...core.numerics import kept_head_features, plan_head_pruning, pruned_heads_of_layer
@@ -180,7 +180,7 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
     """
 
     framework = "flax"
-    checkpoint_framework = "np"
+    checkpoint_framework = "stored"
     #: The ``flax.linen.Module`` class this model wraps.
     module_class: type | None = None
     #: Keyword inputs that only feed the loss (``labels``...); heads set them.
@@ -269,7 +269,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         flat = self._flat_params()
-        shapes = {name: tuple(jax.eval_shape(partial(to_canonical_layout, path), flat[path]).shape)
+        # The layout change applied to a stand-in of the right shape that holds no memory
+        # (a broadcast scalar): as exact as tracing it with jax.eval_shape, and much faster.
+        shapes = {name: to_canonical_layout(path, np.broadcast_to(np.zeros((), np.int8), flat[path].shape)).shape
                   for name, path in self._paths.items()}
         for target in self._tied_targets():
             shapes[target] = shapes[self.tied_weights[target]]
@@ -280,15 +282,29 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
         return {name for name, path in self._paths.items() if not jnp.issubdtype(flat[path].dtype, jnp.floating)}
 
     def _load_canonical(self, tensors: dict[str, Any]) -> None:
+        """Set parameters from canonical arrays or :class:`~polyformer.core.checkpoint.StoredTensor` handles.
+
+        A stored tensor is read into a fresh aligned array, which becomes the parameter as it
+        is when its layout and dtype already fit (``jax.device_put`` takes an aligned host
+        array without copying it on CPU): loading holds no second copy of the model.
+        Arrays given by a caller are copied, so that changing them later leaves the model alone.
+        """
         flat = self._flat_params()
         tied = self._tied_targets()
-        for name, array in tensors.items():
+        for name, value in tensors.items():
             if name in tied:  # the tie source holds this weight
                 continue
             path = self._paths[name]
-            array = to_flax_layout(path, np.asarray(array))
+            fresh = isinstance(value, StoredTensor)
+            array = to_flax_layout(path, value.read() if fresh else np.asarray(value))
             # Floating weights take the model's dtype; anything else (integer buffers) keeps its own.
-            flat[path] = jnp.asarray(array, dtype=self.dtype if jnp.issubdtype(array.dtype, jnp.floating) else None)
+            floating = jnp.issubdtype(array.dtype, jnp.floating)
+            if fresh and (array.dtype == self.dtype or not floating):
+                if not array.flags.c_contiguous:  # a transposed kernel: one aligned copy, then no more
+                    array = aligned_copy(array)
+                flat[path] = jax.device_put(array)
+            else:
+                flat[path] = jnp.asarray(array, dtype=self.dtype if floating else None)
         self.params = unflatten_dict(flat)
 
     def _initialize_missing(self, names: list[str]) -> None:

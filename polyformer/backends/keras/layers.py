@@ -41,6 +41,8 @@ is reported. New code uses ``keras.ops``; TensorFlow is used where it is needed 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from dataclasses import dataclass
@@ -99,6 +101,9 @@ __all__ = [
     "iter_layers",
     "normal_initializer",
     "constant_initializer",
+    "building_for_loading",
+    "is_building_for_loading",
+    "skipped_when_loading",
     "input_facts",
 ]
 
@@ -164,6 +169,46 @@ class CanonicalWeight:
         self.variable.assign(ops.cast(self.initializer(tuple(self.variable.shape)), self.variable.dtype))
 
 
+# True while a model is built to be loaded (see building_for_loading).
+_BUILDING_FOR_LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("polyformer_keras_loading", default=False)
+
+
+@contextlib.contextmanager
+def building_for_loading() -> Iterator[None]:
+    """Inside it, initializers wrapped by :func:`skipped_when_loading` leave new weights uninitialised.
+
+    ``from_pretrained`` builds the model in it: every weight is then set from the checkpoint,
+    or initialised afterwards when the checkpoint lacks it, so first values would be wasted
+    time and memory. Code that reads weights while a model is built (a fix-up in
+    ``post_init``) skips it when :func:`is_building_for_loading`.
+    """
+    token = _BUILDING_FOR_LOADING.set(True)
+    try:
+        yield
+    finally:
+        _BUILDING_FOR_LOADING.reset(token)
+
+
+def is_building_for_loading() -> bool:
+    """Whether a model is being built to be loaded (see :func:`building_for_loading`)."""
+    return _BUILDING_FOR_LOADING.get()
+
+
+def skipped_when_loading(initialize: Initializer) -> Initializer:
+    """``initialize``, except while a model is built for loading: then a new weight starts uninitialised.
+
+    Uninitialised memory (``tf.raw_ops.Empty``) costs no time to fill, and is not even resident
+    until the checkpoint's values are written into it.
+    """
+
+    def initialize_unless_loading(shape, dtype=None):
+        if _BUILDING_FOR_LOADING.get():
+            return tf.raw_ops.Empty(shape=tuple(shape), dtype=tf.as_dtype(dtype or "float32"), init=False)
+        return initialize(shape, dtype)
+
+    return initialize_unless_loading
+
+
 def normal_initializer(std: float, zero_row: int | None = None) -> Initializer:
     """N(0, std) values, as ``transformers``' ``_init_weights``; ``zero_row`` (an embedding's
     padding index) is set to zero, as ``nn.Embedding(padding_idx=...)`` does.
@@ -177,7 +222,7 @@ def normal_initializer(std: float, zero_row: int | None = None) -> Initializer:
             values[zero_row] = 0.0
         return ops.cast(values, dtype or "float32")
 
-    return initialize
+    return skipped_when_loading(initialize)
 
 
 def constant_initializer(value: float | np.ndarray) -> Initializer:
@@ -186,7 +231,7 @@ def constant_initializer(value: float | np.ndarray) -> Initializer:
     def initialize(shape, dtype=None):
         return ops.cast(np.broadcast_to(np.asarray(value, dtype=np.float32), shape), dtype or "float32")
 
-    return initialize
+    return skipped_when_loading(initialize)
 
 
 def attribute_name(name: str) -> str:

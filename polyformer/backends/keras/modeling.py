@@ -32,6 +32,7 @@ import numpy as np
 
 from . import layers
 from .layers import keras, tf  # the backend sets KERAS_BACKEND before importing keras
+from ...core.checkpoint import StoredTensor
 from ...core.configuration import PretrainedConfig
 from ...core.inputs import as_array
 from ...core.modeling import PreTrainedModelMixin
@@ -86,11 +87,57 @@ def _unwrapped(error: Exception) -> Exception:
     return error
 
 
+#: Bytes of a checkpoint tensor copied into a variable at a time.
+_ASSIGN_BLOCK_BYTES = 8 * 2**20
+
+
+def _assign_stored(weight: layers.CanonicalWeight, stored: StoredTensor) -> None:
+    """Copy a checkpoint tensor into its variable a block of rows at a time, in place.
+
+    ``variable.assign`` of a whole array would have TensorFlow hold the value twice more for
+    a moment (its own copy of the numpy array, then a new buffer for the variable): for a
+    vocabulary table, a third of a model. Each block is read into aligned memory that
+    TensorFlow takes as it is (:func:`_shared_tensor`) and written into the variable's own
+    buffer, so the extra memory is about one block. A transposed weight (a Dense kernel)
+    takes each block of checkpoint rows, transposed by TensorFlow, as a block of its columns.
+    """
+    variable = weight.variable
+    if tuple(stored.shape) != weight.shape:
+        raise ValueError(f"expected shape {weight.shape}, got {tuple(stored.shape)}")
+    rank = len(stored.shape)
+    if rank == 0:
+        weight.assign(stored.read())
+        return
+    full = list(variable.shape)
+    axis = rank - 1 if weight.transpose else 0  # the variable's axis along the checkpoint's rows
+    for start, stop in stored.row_blocks(_ASSIGN_BLOCK_BYTES):
+        block = _shared_tensor(stored.read(start, stop))
+        if weight.transpose:
+            block = tf.transpose(block)
+        begin, end = [0] * rank, list(full)
+        begin[axis], end[axis] = start, stop
+        tf.raw_ops.ResourceStridedSliceAssign(ref=variable.handle, begin=begin, end=end, strides=[1] * rank,
+                                              value=tf.cast(block, variable.dtype))
+
+
+def _shared_tensor(array: np.ndarray):
+    """A TensorFlow tensor over ``array``'s own memory, through DLPack.
+
+    ``tf.convert_to_tensor`` copies every numpy array it is given. DLPack needs memory
+    aligned as TensorFlow's (what :class:`StoredTensor` reads into) and a dtype it can name;
+    bfloat16 and float8 arrays, which it cannot, are copied.
+    """
+    try:
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    except (BufferError, TypeError, tf.errors.InvalidArgumentError):
+        return tf.convert_to_tensor(array)
+
+
 class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
     """Base of the ``TF...`` models: a ``keras.Model`` with HF-style loading, saving and training."""
 
     framework = "keras"
-    checkpoint_framework = "np"
+    checkpoint_framework = "stored"
 
     def __init__(self, config: PretrainedConfig, *, dtype: Any = None, **kwargs: Any) -> None:
         if not isinstance(config, PretrainedConfig):
@@ -281,7 +328,9 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
 
     @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
-        return cls(config, dtype=dtype, **options)
+        """The model with its weights uninitialised (:func:`.layers.building_for_loading`): loading sets them all."""
+        with layers.building_for_loading():
+            return cls(config, dtype=dtype, **options)
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: weight.shape for name, weight in self._canonical_weights().items()}
@@ -292,9 +341,13 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
     def _load_canonical(self, tensors: dict[str, Any]) -> None:
         weights = self._canonical_weights()
         tied = self._tied_targets()
-        for name, array in tensors.items():
-            if name not in tied:  # a tied weight is its source's variable, loaded under the source name
-                weights[name].assign(array)
+        for name, value in tensors.items():
+            if name in tied:  # a tied weight is its source's variable, loaded under the source name
+                continue
+            if isinstance(value, StoredTensor):
+                _assign_stored(weights[name], value)
+            else:
+                weights[name].assign(value)
 
     def _initialize_missing(self, names: list[str]) -> None:
         # Tied weights share one variable, so tying needs no extra step here.

@@ -7,7 +7,9 @@ random init, tied weights, embedding resizing, head pruning, gradient checkpoint
 (:meth:`PreTrainedModel.optimize_for_inference`, see :mod:`.fast_path`).
 
 How loading avoids waste: the model is built under ``torch.device("meta")``, where
-parameters have a shape but no storage and no init runs. Each checkpoint tensor then
+parameters have a shape but no storage, and with PyTorch's own initialisers skipped
+(:class:`_SkipInitOnMeta`: on the meta device they would compute nothing, yet the first
+call imports ``torch._dynamo`` and sympy, over a second). Each checkpoint tensor then
 *replaces* its parameter (no copy when the dtype already fits), and only the
 parameters the checkpoint lacked are allocated and random-initialised. Non-persistent
 buffers (which checkpoints never hold) are rebuilt by the modules that own them
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ...core import inputs
 from ...core.configuration import PretrainedConfig
@@ -66,11 +69,53 @@ def to_torch_dtype(dtype: Any) -> torch.dtype | None:
     )
 
 
+# In-place random fills, which the ``reset_parameters`` of PyTorch's modules call.
+_RANDOM_FILLS = frozenset(getattr(torch.Tensor, name) for name in (
+    "normal_", "uniform_", "random_", "bernoulli_", "exponential_", "geometric_", "log_normal_", "cauchy_"))
+# Factories that PyTorch runs through its Python references on the meta device.
+_RANDOM_FACTORIES = frozenset({torch.randn, torch.rand})
+_OTHER_FACTORIES = frozenset({torch.arange, torch.linspace, torch.logspace, torch.eye, torch.randint, torch.randperm})
+
+
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Keep PyTorch's Python reference implementations out of building a model on the meta device.
+
+    On the meta device, random initialisers and some factories (``torch.arange`` for position
+    ids, ``torch.randn`` for class tokens) run through ``torch._refs``, whose first use imports
+    sympy and often ``torch._dynamo``: over a second of a first ``from_pretrained``, for tensors
+    that hold no values. So, on meta tensors only: ``torch.nn.init`` functions and in-place random
+    fills return the tensor unchanged; ``torch.randn`` / ``torch.rand`` make an empty tensor (the
+    same thing on meta); the other such factories make their (small) tensor on the CPU, and the
+    result is its meta twin. Anything else, and any tensor with storage, is PyTorch's as usual.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        first = args[0] if args else kwargs.get("tensor")
+        if isinstance(first, torch.Tensor) and first.is_meta and (
+            func in _RANDOM_FILLS or getattr(func, "__module__", None) == "torch.nn.init"
+        ):
+            return first
+        if (func in _RANDOM_FACTORIES or func in _OTHER_FACTORIES) and _lands_on_meta(kwargs):
+            if func in _RANDOM_FACTORIES:
+                return torch.empty(*args, **{key: value for key, value in kwargs.items() if key != "generator"})
+            made = func(*args, **{**kwargs, "device": "cpu"})
+            return torch.empty_like(made, device="meta", requires_grad=made.requires_grad)
+        return func(*args, **kwargs)
+
+
+def _lands_on_meta(kwargs: dict) -> bool:
+    """Whether a factory called with ``kwargs`` inside :func:`_building_for_loading` makes a meta tensor."""
+    device = kwargs.get("device")
+    return device is None or torch.device(device).type == "meta"
+
+
 @contextlib.contextmanager
 def _building_for_loading():
     token = _BUILDING_FOR_LOADING.set(True)
     try:
-        with torch.device("meta"):
+        # The meta device is entered first, so that the skipping mode sees each call before it.
+        with torch.device("meta"), _SkipInitOnMeta():
             yield
     finally:
         _BUILDING_FOR_LOADING.reset(token)

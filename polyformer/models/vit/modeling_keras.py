@@ -58,7 +58,7 @@ def truncated_normal_initializer(std: float) -> layers.Initializer:
     def initialize(shape, dtype=None):
         return ops.cast(truncated_normal(np.random.normal(0.0, std, size=shape), std), dtype or "float32")
 
-    return initialize
+    return layers.skipped_when_loading(initialize)
 
 
 class TFViTEmbeddings(layers.Block):
@@ -179,6 +179,8 @@ class TFViTPreTrainedModel(TFPreTrainedModel):
         for layer in layers.iter_layers(self):
             if isinstance(layer, (layers.Linear, layers.Conv2d)):
                 layer._kernel_init = initializer  # the leaf's initializer, which its canonical weight hands out
+                if layers.is_building_for_loading():
+                    continue  # no values yet: the checkpoint's come next (or this initializer's, if it lacks them)
                 values = ops.convert_to_numpy(layer.kernel)
                 if (np.abs(values) > TRUNCATION_BOUND).any():
                     layer.kernel.assign(ops.cast(truncated_normal(values, std), layer.kernel.dtype))
