@@ -188,7 +188,7 @@ def ctc_negative_log_likelihood(log_probs, targets, input_lengths, target_length
     are its own. The alignment runs over ``2 * width + 1`` states, the tokens with a blank before,
     between and after them: each frame stays in its state, moves to the next, or skips a blank
     between two different tokens. Frames past an example's length leave its states as they are.
-    A transcript that cannot fit its frames gets +inf. Written with ``keras.ops.scan`` over the
+    A transcript that cannot fit its frames gets +inf. A ``keras.ops.while_loop`` over the
     frames, so it runs eagerly, traced and under XLA, and differentiates.
     """
     batch, frames = ops.shape(log_probs)[0], ops.shape(log_probs)[1]
@@ -203,15 +203,15 @@ def ctc_negative_log_likelihood(log_probs, targets, input_lengths, target_length
     impossible = ops.full((batch, 2), float("-inf"))
     first = ops.where(ops.arange(states)[None, :] < 2, emissions[:, 0], float("-inf"))
 
-    def step(alpha, inputs):
-        frame, emission = inputs
+    def step(frame, alpha):
         from_previous = ops.concatenate([impossible[:, :1], alpha[:, :-1]], axis=1)
         from_two_back = ops.where(can_skip, ops.concatenate([impossible, alpha[:, :-2]], axis=1), float("-inf"))
-        advanced = _logsumexp(alpha, from_previous, from_two_back) + emission
-        return ops.where((frame < input_lengths)[:, None], advanced, alpha), None
+        advanced = _logsumexp(alpha, from_previous, from_two_back) + ops.take(emissions, frame, axis=1)
+        return frame + 1, ops.where((frame < input_lengths)[:, None], advanced, alpha)
 
-    rest = (ops.arange(1, frames, dtype="int32"), ops.moveaxis(emissions[:, 1:], 1, 0))
-    alpha, _ = ops.scan(step, first, rest)
+    # maximum_iterations bounds the loop, which XLA needs to differentiate it.
+    _, alpha = ops.while_loop(lambda frame, alpha: frame < frames, step, (ops.convert_to_tensor(1, "int32"), first),
+                              maximum_iterations=frames - 1)
     end = 2 * target_lengths
     last = ops.take_along_axis(alpha, end[:, None], axis=1)[:, 0]
     before = ops.take_along_axis(alpha, ops.maximum(end - 1, 0)[:, None], axis=1)[:, 0]
