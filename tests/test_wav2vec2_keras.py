@@ -333,3 +333,32 @@ def test_gumbel_codes_follow_the_softmax_and_read_the_temperature():
     model.set_gumbel_temperature(0.5)
     cold = np.asarray(gradient())
     assert np.abs(warm).max() > 0 and not np.allclose(warm, cold)
+
+
+# ---- grouped convolution --------------------------------------------------------------------------------
+def test_grouped_conv1d_runs_eagerly_without_compiling_and_as_pytorch():
+    """Keras' grouped convolution on TensorFlow compiles a new XLA function at every call (a compile per eager
+    forward of the positional convolution); Conv1d convolves group by group instead, with PyTorch's numbers."""
+    from unittest import mock
+
+    from polyformer.backends.keras.layers import Conv1d
+
+    def refuse_compiled_functions(*args, **kwargs):
+        """Stands for tf.function(...): the functions it makes fail when run (Keras makes one at every conv)."""
+        def decorate(function):
+            def run(*args, **kwargs):
+                raise AssertionError(f"an eager Conv1d call ran the tf.function {function.__name__}")
+            return run
+        return decorate
+
+    conv = Conv1d(8, 12, 5, stride=2, padding=2, groups=4, weight_norm_dim=2)
+    x = np.random.default_rng(0).standard_normal((2, 30, 8)).astype(np.float32)
+    with mock.patch.object(tf, "function", refuse_compiled_functions):
+        got = np.asarray(conv(x))
+    reference = torch.nn.Conv1d(8, 12, 5, stride=2, padding=2, groups=4)
+    with torch.no_grad():
+        reference.weight.copy_(torch.from_numpy(np.asarray(conv.weight())))
+        reference.bias.copy_(torch.from_numpy(np.asarray(conv.bias)))
+        want = reference(torch.from_numpy(x).transpose(1, 2)).transpose(1, 2).numpy()
+    # Sums of 10 products of values of about 1: float32 rounding.
+    assert_close(got, want)

@@ -419,9 +419,16 @@ class Conv1d(keras.layers.Layer):
     def call(self, x):
         if self.padding:
             x = ops.pad(x, [[0, 0], [self.padding, self.padding], [0, 0]])
-        # A kernel with fewer input channels than x has makes TensorFlow convolve in groups.
         kernel = ops.transpose(self.weight(), (2, 1, 0))
-        y = ops.conv(x, kernel, strides=self.stride, padding="valid", data_format="channels_last")
+        if self.groups == 1:
+            y = ops.conv(x, kernel, strides=self.stride, padding="valid", data_format="channels_last")
+        else:
+            # One convolution per group, concatenated: Keras' own grouped convolution on TensorFlow wraps
+            # each call in a new XLA-compiled function (TensorFlow's CPU kernel lacks groups), so every
+            # eager call would compile again (and log a retracing warning).
+            xs, kernels = ops.split(x, self.groups, axis=-1), ops.split(kernel, self.groups, axis=-1)
+            y = ops.concatenate([ops.conv(part, k, strides=self.stride, padding="valid", data_format="channels_last")
+                                 for part, k in zip(xs, kernels)], axis=-1)
         return y + self.bias if self.bias is not None else y
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
