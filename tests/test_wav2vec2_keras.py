@@ -357,8 +357,8 @@ def test_grouped_conv1d_runs_eagerly_without_compiling_and_as_pytorch():
         got = np.asarray(conv(x))
     reference = torch.nn.Conv1d(8, 12, 5, stride=2, padding=2, groups=4)
     with torch.no_grad():
-        reference.weight.copy_(torch.from_numpy(np.asarray(conv.weight())))
-        reference.bias.copy_(torch.from_numpy(np.asarray(conv.bias)))
+        reference.weight.copy_(torch.tensor(np.asarray(conv.weight())))
+        reference.bias.copy_(torch.tensor(np.asarray(conv.bias)))
         want = reference(torch.from_numpy(x).transpose(1, 2)).transpose(1, 2).numpy()
     # Sums of 10 products of values of about 1: float32 rounding.
     assert_close(got, want)
