@@ -25,6 +25,7 @@ import inspect
 from typing import Any
 
 from ...core.outputs import (
+    CausalLMOutput,
     ImageClassifierOutput,
     MaskedImageModelingOutput,
     MaskedLMOutput,
@@ -33,6 +34,7 @@ from ...core.outputs import (
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
+    XVectorOutput,
 )
 from . import layers, losses
 from .layers import keras, ops
@@ -47,6 +49,11 @@ __all__ = [
     "ForMaskedLM",
     "ForImageClassification",
     "ForMaskedImageModeling",
+    "AudioHead",
+    "ForCTC",
+    "ForAudioClassification",
+    "ForAudioFrameClassification",
+    "ForXVector",
 ]
 
 
@@ -85,10 +92,13 @@ class HeadModel(TFPreTrainedModel):
         """The inputs handed to the base model (multiple choice reshapes them)."""
         return inputs
 
+    def needs_hidden_states(self) -> bool:
+        """Whether the head reads every layer's hidden states (they are returned only when asked for)."""
+        return False
 
     # ---- the shared plumbing -----------------------------------------------------------------
     def call(self, *args: Any, output_attentions: bool | None = None, output_hidden_states: bool | None = None,
-             return_dict: bool | None = None, **kwargs: Any):
+             return_dict: bool | None = None, training: bool | None = None, **kwargs: Any):
         """Run the base model and the task layers: the same call for every head of every architecture.
 
         Args:
@@ -99,6 +109,9 @@ class HeadModel(TFPreTrainedModel):
                 (None: the config's value).
             return_dict: return the output dataclass, or False for a tuple of its non-None fields
                 (None: the config's value).
+            training: named so that ``fit`` passes ``training=True`` (Keras passes it only to a
+                ``call`` that takes it); Keras then hands it to every layer inside (dropout,
+                LayerDrop, SpecAugment...) through its call context.
             **kwargs: the base model's inputs by name, and the task's loss inputs
                 (``labels``; ``start_positions`` / ``end_positions`` for question answering):
                 given them, the output has a ``loss``.
@@ -115,11 +128,13 @@ class HeadModel(TFPreTrainedModel):
         base_output = self.base_model(
             **self.base_model_inputs(inputs),
             output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            output_hidden_states=output_hidden_states or self.needs_hidden_states(),
             return_dict=True,
         )
         fields = self.head_outputs(base_output, inputs, **loss_inputs)
-        return assemble_output(self.output_class, fields, base_output, return_dict)
+        # Hidden states the head read without being asked for them are not returned.
+        return assemble_output(self.output_class, fields, base_output, return_dict,
+                               hidden_states=output_hidden_states)
 
 
 def bind_inputs(base_model: keras.layers.Layer, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +163,13 @@ def _input_signature(cls: type) -> inspect.Signature:
 
 
 def assemble_output(output_class: type[ModelOutput], fields: dict[str, Any], base_output: ModelOutput,
-                    return_dict: bool):
-    """The head's output: its own ``fields`` plus the base model's hidden states and attentions."""
+                    return_dict: bool, hidden_states: bool = True):
+    """The head's output: its own ``fields`` plus the base model's hidden states (unless
+    ``hidden_states=False``) and attentions."""
     names = output_class.__dataclass_fields__
     carried = {name: getattr(base_output, name, None) for name in ("hidden_states", "attentions") if name in names}
+    if not hidden_states:
+        carried.pop("hidden_states", None)
     output = output_class(**fields, **carried)
     return output if return_dict else output.to_tuple()
 
@@ -389,3 +407,202 @@ class ForMaskedImageModeling(HeadModel):
             loss = losses.masked_image_modeling_loss(inputs[self.main_input_name], reconstruction, mask,
                                                      self.config.patch_size)
         return {"loss": loss, "reconstruction": reconstruction}
+
+
+# ---- speech -----------------------------------------------------------------------------------
+class AudioHead(HeadModel):
+    """What the speech heads share: the frames each example really has, and the weighted layer sum.
+
+    Hooks: :meth:`output_lengths` (default: the base model's ``output_lengths`` of the waveform
+    lengths the ``attention_mask`` gives, or of the whole input without one), and
+    :meth:`uses_weighted_layer_sum` (default ``config.use_weighted_layer_sum``): a head that
+    calls :meth:`build_layer_weights` then reads a learned softmax-weighted sum of every
+    layer's hidden states (``layer_weights``, one per layer and one for the input) through
+    :meth:`head_hidden_states`, instead of the last layer's.
+    """
+
+    def output_lengths(self, inputs: dict[str, Any]):
+        """``(batch,)`` number of output frames of each example (int32)."""
+        mask, values = inputs.get("attention_mask"), inputs[self.main_input_name]
+        if mask is not None:
+            lengths = ops.sum(ops.cast(mask, "int32"), axis=-1)
+        else:
+            batch, samples = ops.shape(values)
+            lengths = ops.full((batch,), samples, dtype="int32")
+        return self.base_model.output_lengths(lengths)
+
+    def frame_mask(self, inputs: dict[str, Any], frames: int):
+        """``(batch, frames)`` True on real frames, or None when the inputs have no ``attention_mask``."""
+        if inputs.get("attention_mask") is None:
+            return None
+        return ops.arange(frames, dtype="int32")[None, :] < self.output_lengths(inputs)[:, None]
+
+    def uses_weighted_layer_sum(self, config: Any) -> bool:
+        return bool(getattr(config, "use_weighted_layer_sum", False))
+
+    def build_layer_weights(self, config: Any) -> None:
+        """``layer_weights``: one weight per hidden state (the input and each layer), all equal at first."""
+        if self.uses_weighted_layer_sum(config):
+            count = config.num_hidden_layers + 1
+            self.layer_weights = layers.Parameter((count,), initializer=layers.constant_initializer(1.0 / count),
+                                                  dtype=self.dtype_policy)
+
+    def needs_hidden_states(self) -> bool:
+        return self.uses_weighted_layer_sum(self.config)
+
+    def head_hidden_states(self, base_output: ModelOutput):
+        """The frames the head reads: the weighted layer sum, or the last hidden state."""
+        if not self.uses_weighted_layer_sum(self.config):
+            return base_output.last_hidden_state
+        stacked = ops.stack(base_output.hidden_states, axis=1)
+        weights = ops.softmax(self.layer_weights.variable, axis=-1)
+        return ops.sum(stacked * ops.reshape(weights, (-1, 1, 1)), axis=1)
+
+
+class ForCTC(AudioHead):
+    """Speech recognition with CTC: vocabulary logits for every output frame, ``lm_head(dropout(frames))``.
+
+    The loss (given ``labels`` ``(batch, target_length)`` padded with -100) is CTC with
+    ``config.pad_token_id`` as the blank, ``config.ctc_loss_reduction`` and
+    ``config.ctc_zero_infinity``; each example's frames are :meth:`output_lengths`. Hooks:
+    :meth:`lm_head_dropout` (default ``config.final_dropout``) and :meth:`lm_head_input_size`
+    (default ``config.hidden_size``).
+    """
+
+    output_class = CausalLMOutput
+
+    def build_head(self, config: Any) -> None:
+        if getattr(config, "vocab_size", None) is None:
+            raise ValueError(
+                f"{type(self).__name__} needs config.vocab_size, the number of output tokens of its language model "
+                f"head: set it in the config, or pass it to from_pretrained(..., vocab_size=...)"
+            )
+        self.dropout = keras.layers.Dropout(self.lm_head_dropout(config), dtype=self.dtype_policy)
+        self.lm_head = layers.Linear(self.lm_head_input_size(config), config.vocab_size, **self.layer_options)
+
+    def lm_head_dropout(self, config: Any) -> float:
+        return getattr(config, "final_dropout", 0.0)
+
+    def lm_head_input_size(self, config: Any) -> int:
+        return config.hidden_size
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.lm_head(self.dropout(base_output.last_hidden_state))
+        loss = None
+        if labels is not None:
+            config = self.config
+            if config.pad_token_id is None:
+                raise ValueError(f"{type(self).__name__} needs config.pad_token_id for its loss: it is the CTC blank")
+            loss = losses.ctc_loss(logits, labels, self.output_lengths(inputs), blank=config.pad_token_id,
+                                   reduction=getattr(config, "ctc_loss_reduction", "mean"),
+                                   zero_infinity=getattr(config, "ctc_zero_infinity", False))
+        return {"loss": loss, "logits": logits}
+
+
+class ForAudioClassification(AudioHead):
+    """One label per clip: frames projected (``projector``), averaged over the real frames, then ``classifier``.
+
+    Reads the weighted layer sum when the config asks for it. The loss is the cross-entropy
+    of integer labels ``(batch,)``, as transformers' speech classifiers compute it.
+    """
+
+    output_class = SequenceClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        self.projector = layers.Linear(config.hidden_size, config.classifier_proj_size, **self.layer_options)
+        self.classifier = layers.Linear(config.classifier_proj_size, config.num_labels, **self.layer_options)
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        frames = self.projector(self.head_hidden_states(base_output))
+        mask = self.frame_mask(inputs, ops.shape(frames)[1])
+        if mask is None:
+            pooled = ops.mean(frames, axis=1)
+        else:
+            count = ops.sum(ops.cast(mask, frames.dtype), axis=1, keepdims=True)
+            pooled = ops.sum(ops.where(mask[..., None], frames, 0.0), axis=1) / count
+        logits = self.classifier(pooled)
+        # One class per row of the logits, -100 ignored: the token-classification cross-entropy.
+        loss = losses.token_classification_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForAudioFrameClassification(AudioHead):
+    """One label per output frame (e.g. speaker diarization): ``classifier(frames)``.
+
+    Labels are one-hot rows ``(batch, frames, num_labels)``, as transformers takes them.
+    """
+
+    output_class = TokenClassifierOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        self.classifier = layers.Linear(config.hidden_size, config.num_labels, **self.layer_options)
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        logits = self.classifier(self.head_hidden_states(base_output))
+        loss = losses.frame_classification_loss(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits}
+
+
+class ForXVector(AudioHead):
+    """Speaker embeddings (x-vectors): TDNN layers, statistics pooling, then the embedding and its logits.
+
+    Frames are projected (``projector``), run through ``tdnn`` (:class:`~polyformer.backends.keras.layers.TDNNLayer`
+    per entry of ``config.tdnn_dim`` / ``tdnn_kernel`` / ``tdnn_dilation``), and pooled into the mean
+    and standard deviation over each example's real frames; ``feature_extractor`` makes the
+    ``embeddings`` of that, ``classifier`` the ``logits`` (``xvector_output_dim`` wide). The
+    loss is the additive-margin softmax of the logits (``objective``) against ``labels`` ``(batch,)``.
+    """
+
+    output_class = XVectorOutput
+
+    def build_head(self, config: Any) -> None:
+        self.build_layer_weights(config)
+        dims, options = list(config.tdnn_dim), self.layer_options
+        self.projector = layers.Linear(config.hidden_size, dims[0], **options)
+        self.tdnn = [
+            layers.TDNNLayer(dims[i - 1] if i else dims[0], dims[i], config.tdnn_kernel[i],
+                             dilation=config.tdnn_dilation[i], **options)
+            for i in range(len(dims))
+        ]
+        self.feature_extractor = layers.Linear(dims[-1] * 2, config.xvector_output_dim, **options)
+        self.classifier = layers.Linear(config.xvector_output_dim, config.xvector_output_dim, **options)
+        self.objective = losses.AMSoftmaxLoss(config.xvector_output_dim, config.num_labels, dtype=self.dtype_policy)
+
+    def tdnn_output_lengths(self, lengths):
+        """The frames pooled per example: ``kernel_size - 1`` fewer per TDNN layer, as transformers counts them.
+
+        A dilated layer really drops ``dilation * (kernel_size - 1)`` frames (see
+        :meth:`~polyformer.backends.keras.layers.TDNNLayer.output_lengths`), so a padded example's
+        statistics also take in a few frames past its real ones; x-vector checkpoints were trained
+        so. An unpadded example pools all its frames either way.
+        """
+        for tdnn in self.tdnn:
+            lengths = lengths - (tdnn.kernel_size - 1)
+        return lengths
+
+    def head_outputs(self, base_output, inputs, labels=None):
+        frames = self.projector(self.head_hidden_states(base_output))
+        for tdnn in self.tdnn:
+            frames = tdnn(frames)
+        total = ops.shape(frames)[1]
+        if inputs.get("attention_mask") is None:
+            mask, count = None, ops.cast(total, frames.dtype)
+            mean = ops.mean(frames, axis=1)
+        else:
+            lengths = ops.minimum(self.tdnn_output_lengths(self.output_lengths(inputs)), total)
+            mask = (ops.arange(total, dtype="int32")[None, :] < lengths[:, None])[..., None]
+            count = ops.cast(lengths, frames.dtype)[:, None]
+            mean = ops.sum(ops.where(mask, frames, 0.0), axis=1) / count
+        squares = ops.square(frames - mean[:, None])
+        if mask is not None:
+            squares = ops.where(mask, squares, 0.0)
+        # Unbiased, as torch.std: divided by (frames - 1); a zero spread (a channel the ReLUs silenced) gets a
+        # zero gradient, as torch.std gives it, where the square root's would be infinite (and NaN after it).
+        variance = ops.sum(squares, axis=1) / (count - 1)
+        std = ops.where(variance > 0, ops.sqrt(ops.where(variance > 0, variance, 1.0)), 0.0)
+        embeddings = self.feature_extractor(ops.concatenate([mean, std], axis=-1))
+        logits = self.classifier(embeddings)
+        loss = self.objective(logits, labels) if labels is not None else None
+        return {"loss": loss, "logits": logits, "embeddings": embeddings}

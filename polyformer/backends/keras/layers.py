@@ -59,7 +59,14 @@ from keras import ops  # noqa: E402
 from ...core.layer_names import LayerNames
 from ...core import inputs  # noqa: E402
 from ...core.configuration import ACTIVATIONS  # noqa: E402
-from ...core.numerics import kept_head_features, patch_grid, sinusoidal_table, to_pair  # noqa: E402
+from ...core.numerics import (  # noqa: E402
+    conv_output_length,
+    conv_receptive_field,
+    kept_head_features,
+    patch_grid,
+    sinusoidal_table,
+    to_pair,
+)
 from ...core.outputs import BaseModelOutput  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
@@ -83,15 +90,22 @@ __all__ = [
     "TransformerLayer",
     "Embeddings",
     "Encoder",
+    "layer_drop",
     "Pooler",
     "PatchEmbeddings",
+    "ConvLayer",
+    "ConvFeatureEncoder",
+    "PositionalConvEmbedding",
+    "TDNNLayer",
     "apply_chunked",
     "check_choice_inputs",
     "prune_linear",
     "CanonicalWeight",
     "Linear",
     "Conv2d",
+    "Conv1d",
     "LayerNorm",
+    "GroupNorm",
     "Embedding",
     "Parameter",
     "OutputProjection",
@@ -104,6 +118,7 @@ __all__ = [
     "building_for_loading",
     "is_building_for_loading",
     "skipped_when_loading",
+    "uniform_initializer",
     "input_facts",
 ]
 
@@ -230,6 +245,18 @@ def constant_initializer(value: float | np.ndarray) -> Initializer:
 
     def initialize(shape, dtype=None):
         return ops.cast(np.broadcast_to(np.asarray(value, dtype=np.float32), shape), dtype or "float32")
+
+    return skipped_when_loading(initialize)
+
+
+def uniform_initializer(low: float = 0.0, high: float = 1.0) -> Initializer:
+    """U(low, high) values, as ``torch.Tensor.uniform_`` (Wav2Vec2's mask embedding and codebook).
+
+    Drawn with numpy's global generator, so ``keras.utils.set_random_seed`` makes it repeatable.
+    """
+
+    def initialize(shape, dtype=None):
+        return ops.cast(np.random.uniform(low, high, size=shape).astype(np.float32), dtype or "float32")
 
     return skipped_when_loading(initialize)
 
@@ -386,6 +413,83 @@ class Conv2d(keras.layers.Layer):
         return weights
 
 
+class Conv1d(keras.layers.Layer):
+    """A PyTorch ``nn.Conv1d`` on time-major frames: ``(batch, time, in)`` -> ``(batch, frames, out)``.
+
+    Time-major is how the transformer reads frames and how TensorFlow convolves. ``padding``
+    zeros are added at both ends of time (PyTorch's integer padding); ``groups`` splits the
+    channels into independent groups. The weight is held in the checkpoint's layout, PyTorch's
+    ``(out, in // groups, kernel)``, and turned to TensorFlow's ``(kernel, in // groups, out)``
+    at each call (as :class:`Conv2d` does).
+
+    ``weight_norm_dim`` (PyTorch's ``weight_norm(conv, dim=...)``) stores the weight as a size
+    ``g`` per index of that axis and a direction ``v``: ``weight = g * v / ||v||``, the norm over
+    the other axes. Their canonical names are PyTorch's parametrization's,
+    ``parametrizations.weight.original0`` (``g``) and ``original1`` (``v``). ``g`` starts as the
+    norm of ``v`` as it is then, so a fresh weight is ``v``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, *, padding: int = 0,
+                 groups: int = 1, use_bias: bool = True, weight_norm_dim: int | None = None,
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d channels ({in_channels} in, {out_channels} out) must be divisible by "
+                             f"groups={groups}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.weight_norm_dim = weight_norm_dim
+        shape = (out_channels, in_channels // groups, kernel_size)
+        self._kernel_init = normal_initializer(initializer_range)
+        self.kernel = self.add_weight(shape=shape, initializer=self._kernel_init, name="kernel")
+        self.norm = None
+        if weight_norm_dim is not None:
+            norm_shape = tuple(size if axis == weight_norm_dim else 1 for axis, size in enumerate(shape))
+            self.norm = self.add_weight(shape=norm_shape, initializer="ones", name="norm")
+            self.norm.assign(self._direction_norm())
+        self.bias = self.add_weight(shape=(out_channels,), initializer="zeros", name="bias") if use_bias else None
+        self.built = True
+
+    def _direction_norm(self):
+        """``||v||`` over every axis but ``weight_norm_dim``, kept as size-1 axes."""
+        axes = [axis for axis in range(3) if axis != self.weight_norm_dim]
+        return ops.sqrt(ops.sum(ops.square(self.kernel), axis=axes, keepdims=True))
+
+    def weight(self):
+        """The convolution weight ``(out, in // groups, kernel)``: the kernel, or ``g * v / ||v||``."""
+        if self.norm is None:
+            return self.kernel
+        return self.kernel * (self.norm / self._direction_norm())
+
+    def call(self, x):
+        if self.padding:
+            x = ops.pad(x, [[0, 0], [self.padding, self.padding], [0, 0]])
+        kernel = ops.transpose(self.weight(), (2, 1, 0))
+        if self.groups == 1:
+            y = ops.conv(x, kernel, strides=self.stride, padding="valid", data_format="channels_last")
+        else:
+            # One convolution per group, concatenated: Keras' own grouped convolution on TensorFlow wraps
+            # each call in a new XLA-compiled function (TensorFlow's CPU kernel lacks groups), so every
+            # eager call would compile again (and log a retracing warning).
+            xs, kernels = ops.split(x, self.groups, axis=-1), ops.split(kernel, self.groups, axis=-1)
+            y = ops.concatenate([ops.conv(part, k, strides=self.stride, padding="valid", data_format="channels_last")
+                                 for part, k in zip(xs, kernels)], axis=-1)
+        return y + self.bias if self.bias is not None else y
+
+    def canonical_weights(self) -> dict[str, CanonicalWeight]:
+        if self.norm is None:
+            weights = {"weight": CanonicalWeight(self.kernel, self._kernel_init)}
+        else:
+            weights = {
+                "parametrizations.weight.original0": CanonicalWeight(
+                    self.norm, lambda shape, dtype=None: self._direction_norm()),
+                "parametrizations.weight.original1": CanonicalWeight(self.kernel, self._kernel_init),
+            }
+        if self.bias is not None:
+            weights["bias"] = CanonicalWeight(self.bias, constant_initializer(0.0))
+        return weights
+
+
 class LayerNorm(keras.layers.Layer):
     """PyTorch's ``nn.LayerNorm`` over the last axis: biased variance, ``eps`` inside the square root."""
 
@@ -399,6 +503,38 @@ class LayerNorm(keras.layers.Layer):
     def call(self, x):
         mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
         return (x - mean) * tf.math.rsqrt(variance + self.eps) * self.weight + self.bias
+
+    def canonical_weights(self) -> dict[str, CanonicalWeight]:
+        return {
+            "weight": CanonicalWeight(self.weight, constant_initializer(1.0)),
+            "bias": CanonicalWeight(self.bias, constant_initializer(0.0)),
+        }
+
+
+class GroupNorm(keras.layers.Layer):
+    """PyTorch's ``nn.GroupNorm`` on time-major frames ``(batch, time, channels)``.
+
+    The channels are split into ``num_groups`` groups; each example's group is normalised over
+    time and its channels (biased variance, ``eps`` inside the square root), then scaled and
+    shifted per channel. With one group per channel (wav2vec2-base's first convolution) each
+    channel is normalised over time.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, *, eps: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm num_channels={num_channels} must be divisible by num_groups={num_groups}")
+        self.num_groups, self.eps = num_groups, eps
+        self.weight = self.add_weight(shape=(num_channels,), initializer="ones", name="weight")
+        self.bias = self.add_weight(shape=(num_channels,), initializer="zeros", name="bias")
+        self.built = True
+
+    def call(self, x):
+        batch, time, channels = ops.shape(x)
+        grouped = ops.reshape(x, (batch, time, self.num_groups, channels // self.num_groups))
+        mean, variance = ops.moments(grouped, axes=[1, 3], keepdims=True)
+        normed = ops.reshape((grouped - mean) * ops.rsqrt(variance + self.eps), (batch, time, channels))
+        return normed * self.weight + self.bias
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
         return {
@@ -990,21 +1126,43 @@ class Encoder(Block):
     ``(hidden_states, attention weights or None)``. This block collects the hidden states
     (the input first) and attentions when asked, hands each layer its row of the head mask,
     and prunes heads layer by layer.
+
+    ``list_name`` is what the checkpoints call the list of layers (``layer`` in BERT and
+    DistilBERT, ``layers`` in Wav2Vec2; held as ``layers_``, see :func:`attribute_name`).
+    ``layerdrop`` > 0 skips each layer with that probability while training (LayerDrop,
+    https://arxiv.org/abs/1909.11556, drawn from this block's seed generator: see
+    :func:`layer_drop`); a skipped layer passes its input on, which is then also its entry in
+    the hidden states, so the hidden states always number ``layers + 1``.
     """
 
-    def __init__(self, layers: Iterable[keras.layers.Layer], **kwargs):
+    def __init__(self, layers: Iterable[keras.layers.Layer], *, list_name: str = "layer", layerdrop: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.layer = list(layers)
+        self.list_name = list_name
+        setattr(self, attribute_name(list_name), list(layers))
+        self.layerdrop = layerdrop
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def stack(self) -> list[keras.layers.Layer]:
+        """The list of layers, whatever ``list_name`` calls it."""
+        return getattr(self, attribute_name(self.list_name))
 
     def call(self, hidden_states, attention_mask=None, head_mask=None, output_attentions=False,
-             output_hidden_states=False):
+             output_hidden_states=False, training=None):
+        stack = self.stack()
         mask = expand_attention_mask(attention_mask, tuple(hidden_states.shape[:2]), hidden_states.dtype)
-        head_masks = expand_head_mask(head_mask, len(self.layer), hidden_states.dtype)
+        head_masks = expand_head_mask(head_mask, len(stack), hidden_states.dtype)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        for layer, layer_head_mask in zip(self.layer, head_masks):
-            hidden_states, weights = layer(hidden_states, mask=mask, head_mask=layer_head_mask,
-                                           output_attentions=output_attentions)
+        dropping = bool(training) and self.layerdrop > 0.0
+        for layer, layer_head_mask in zip(stack, head_masks):
+            def run(states, layer=layer, layer_head_mask=layer_head_mask):
+                return layer(states, mask=mask, head_mask=layer_head_mask, output_attentions=output_attentions)
+
+            if dropping:
+                hidden_states, weights = layer_drop(run, hidden_states, self.layerdrop, self.seed_generator)
+            else:
+                hidden_states, weights = run(hidden_states)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -1014,8 +1172,27 @@ class Encoder(Block):
     def prune_heads(self, heads_to_prune: dict[int, Iterable[int]]) -> None:
         """``{layer: heads}``: each layer prunes itself (its ``prune_heads``, or its ``attention``'s)."""
         for index, heads in heads_to_prune.items():
-            layer = self.layer[int(index)]
+            layer = self.stack()[int(index)]
             (layer if hasattr(layer, "prune_heads") else layer.attention).prune_heads(heads)
+
+
+def layer_drop(run: Callable, hidden_states, rate: float, seed_generator: keras.random.SeedGenerator):
+    """LayerDrop of one layer while training: ``run(hidden_states)``, or, with probability ``rate``, the input kept.
+
+    ``run`` returns ``(hidden_states, attention weights or None)``. The draw comes from
+    ``seed_generator``, so ``keras.utils.set_random_seed`` makes it repeatable. Running eagerly, a
+    skipped layer is not run and its weights are None (as in PyTorch). In a traced graph
+    (``fit``, ``tf.function``), where a draw cannot choose which code runs, the layer runs and
+    its input is kept where the draw says skip (its weights zeroed): the same result and
+    gradients (none for a skipped layer).
+    """
+    skip = keras.random.uniform((), seed=seed_generator) < rate
+    if tf.executing_eagerly():
+        return (hidden_states, None) if bool(skip) else run(hidden_states)
+    new, weights = run(hidden_states)
+    if weights is not None:
+        weights = ops.where(skip, ops.zeros_like(weights), weights)
+    return ops.where(skip, hidden_states, new), weights
 
 
 class Pooler(Block):
@@ -1061,6 +1238,155 @@ class PatchEmbeddings(Block):
         if rows is not None and columns is not None:  # known when traced too, unless a signature leaves sizes open
             return ops.reshape(patches, (-1, rows * columns, hidden))
         return ops.reshape(patches, (ops.shape(patches)[0], -1, hidden))
+
+
+# ---- speech ---------------------------------------------------------------------------------
+#: What a :class:`ConvLayer` may normalise with (None: nothing).
+CONV_NORMS = (None, "group", "layer")
+
+
+class ConvLayer(Block):
+    """``activation(norm(conv(x)))`` on ``(batch, time, channels)``: one layer of a convolutional feature encoder.
+
+    ``norm`` is None, ``"group"`` (a :class:`GroupNorm` with one group per channel: each channel
+    is normalised over time, as wav2vec2-base's first layer does) or ``"layer"`` (a LayerNorm
+    over the channels of each frame). Attribute names are the checkpoints': ``conv`` (a
+    :class:`Conv1d`, its weight ``(out, in, kernel)``), ``layer_norm``. The convolution's
+    weights are drawn with He's spread, ``sqrt(2 / (in_channels * kernel_size))``, which keeps
+    the variance through a stack of GELU layers (PyTorch's backend does the same).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, *, bias: bool = False,
+                 norm: str | None = None, activation: str = "gelu", layer_norm_eps: float = 1e-5,
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        if norm not in CONV_NORMS:
+            raise ValueError(f"ConvLayer norm must be one of {CONV_NORMS}, got {norm!r}")
+        self.norm = norm
+        self.conv = Conv1d(in_channels, out_channels, kernel_size, stride, use_bias=bias,
+                           initializer_range=(2 / (in_channels * kernel_size)) ** 0.5, dtype=self.dtype_policy)
+        if norm == "group":
+            self.layer_norm = GroupNorm(out_channels, out_channels, eps=layer_norm_eps, dtype=self.dtype_policy)
+        elif norm == "layer":
+            self.layer_norm = LayerNorm(out_channels, eps=layer_norm_eps, dtype=self.dtype_policy)
+        else:
+            self.layer_norm = None
+        self.activation = get_activation(activation)
+
+    def output_lengths(self, lengths):
+        return conv_output_length(lengths, [self.conv.kernel_size], [self.conv.stride])
+
+    def call(self, hidden_states):
+        """``(batch, time, in_channels)`` -> ``(batch, frames, out_channels)``."""
+        hidden_states = self.conv(hidden_states)
+        if self.layer_norm is not None:
+            hidden_states = self.layer_norm(hidden_states)
+        return self.activation(hidden_states)
+
+
+class ConvFeatureEncoder(Block):
+    """Raw waveforms ``(batch, samples)`` -> features ``(batch, frames, conv_dim[-1])``: a stack of :class:`ConvLayer`.
+
+    One layer per entry of ``conv_dim`` / ``conv_kernel`` / ``conv_stride`` (``conv_layers.0``...).
+    ``norm="group"`` puts a per-channel GroupNorm on the first layer only (wav2vec2-base);
+    ``norm="layer"`` a LayerNorm on every layer (wav2vec2-large-lv60). :meth:`output_lengths`
+    gives the frames of a waveform length, :attr:`receptive_field` the fewest samples that make a
+    frame; :meth:`check_inputs` refuses shorter audio with an error naming that minimum.
+    """
+
+    def __init__(self, conv_dim: Iterable[int], conv_kernel: Iterable[int], conv_stride: Iterable[int], *,
+                 bias: bool = False, norm: str = "group", activation: str = "gelu", initializer_range: float = 0.02,
+                 **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        conv_dim, self.conv_kernel, self.conv_stride = list(conv_dim), list(conv_kernel), list(conv_stride)
+        if norm not in ("group", "layer"):
+            raise ValueError(f"ConvFeatureEncoder norm must be 'group' or 'layer', got {norm!r}")
+        if not len(conv_dim) == len(self.conv_kernel) == len(self.conv_stride):
+            raise ValueError("conv_dim, conv_kernel and conv_stride need one entry per layer")
+        channels = [1] + conv_dim
+        self.conv_layers = [
+            ConvLayer(channels[i], channels[i + 1], self.conv_kernel[i], self.conv_stride[i], bias=bias,
+                      norm=("group" if i == 0 else None) if norm == "group" else "layer", activation=activation,
+                      **self.options)
+            for i in range(len(conv_dim))
+        ]
+
+    @property
+    def receptive_field(self) -> int:
+        """The fewest samples that make one frame (400 for wav2vec2-base: 25 ms at 16 kHz)."""
+        return conv_receptive_field(self.conv_kernel, self.conv_stride)
+
+    def output_lengths(self, lengths):
+        """Frames for waveforms of ``lengths`` samples (an int or an integer tensor)."""
+        return conv_output_length(lengths, self.conv_kernel, self.conv_stride)
+
+    def check_inputs(self, input_values, attention_mask=None) -> None:
+        """Waveforms ``(batch, samples)`` of floats, each at least :attr:`receptive_field` samples long."""
+        where = f"conv_kernel={self.conv_kernel}, conv_stride={self.conv_stride}"
+        inputs.check_input_values(input_facts("input_values", input_values, values=False), self.receptive_field, where)
+        if attention_mask is not None:
+            mask = input_facts("attention_mask", attention_mask)
+            inputs.check_attention_mask(mask, tuple(input_values.shape))
+            inputs.check_audio_lengths(mask, self.receptive_field, where)
+
+    def call(self, input_values):
+        hidden_states = ops.cast(input_values, self.compute_dtype)[..., None]
+        for layer in self.conv_layers:
+            hidden_states = layer(hidden_states)
+        return hidden_states
+
+
+class PositionalConvEmbedding(Block):
+    """Relative positions for speech frames: ``activation(conv(x))`` over time, ``(batch, time, hidden)`` in and out.
+
+    ``conv`` is a grouped :class:`Conv1d` (``groups`` groups, ``kernel_size`` wide, padded to keep
+    the length) whose weight is normalised per kernel position (``weight_norm_dim=2``:
+    ``weight = g * v / ||v||``, ``g`` ``(1, 1, kernel_size)``), so its weights are named as
+    transformers writes them today: ``conv.parametrizations.weight.original0`` (``g``) and
+    ``...original1`` (``v``). ``v`` is drawn with fairseq's spread, ``2 * sqrt(1 / (kernel_size *
+    hidden_size))``. An even kernel gives one frame too many, which is dropped from the end.
+    """
+
+    def __init__(self, hidden_size: int, kernel_size: int, groups: int, *, activation: str = "gelu",
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.conv = Conv1d(hidden_size, hidden_size, kernel_size, padding=kernel_size // 2, groups=groups,
+                           weight_norm_dim=2, initializer_range=2 * (1 / (kernel_size * hidden_size)) ** 0.5,
+                           dtype=self.dtype_policy)
+        self.trim = 1 if kernel_size % 2 == 0 else 0
+        self.activation = get_activation(activation)
+
+    def call(self, hidden_states):
+        output = self.conv(hidden_states)
+        if self.trim:
+            output = output[:, : -self.trim]
+        return self.activation(output)
+
+
+class TDNNLayer(Block):
+    """A time-delay layer: a dilated 1-D convolution over ``(batch, time, in_dim)``, then ``activation``.
+
+    The convolution's weight is stored as a linear, ``kernel`` ``(out_dim, kernel_size * in_dim)``,
+    as x-vector checkpoints hold it: each output frame is that linear applied to the
+    ``kernel_size`` input frames ``dilation`` apart, side by side. ``time`` shrinks by
+    ``dilation * (kernel_size - 1)`` (:meth:`output_lengths`).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, kernel_size: int, *, dilation: int = 1, activation: str = "relu",
+                 initializer_range: float = 0.02, **kwargs):
+        super().__init__(initializer_range=initializer_range, **kwargs)
+        self.in_dim, self.out_dim, self.kernel_size, self.dilation = in_dim, out_dim, kernel_size, dilation
+        self.kernel = Linear(in_dim * kernel_size, out_dim, **self.options)
+        self.activation = get_activation(activation)
+
+    def output_lengths(self, lengths):
+        return lengths - self.dilation * (self.kernel_size - 1)
+
+    def call(self, hidden_states):
+        frames = self.output_lengths(ops.shape(hidden_states)[1])
+        windows = [hidden_states[:, tap * self.dilation: tap * self.dilation + frames]
+                   for tap in range(self.kernel_size)]
+        return self.activation(self.kernel(ops.concatenate(windows, axis=-1)))
 
 
 # ---- multiple choice --------------------------------------------------------------------------

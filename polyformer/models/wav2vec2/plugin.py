@@ -18,6 +18,7 @@ def register_architectures(register):
             tasks=("base", "ctc", "audio-classification", "audio-frame-classification", "audio-xvector", "pretraining"),
             models={
                 "torch": f"{_PKG}.modeling_torch:Wav2Vec2",
+                "keras": f"{_PKG}.modeling_keras:TFWav2Vec2",
                 "flax": f"{_PKG}.modeling_flax:FlaxWav2Vec2",
             },
         )
