@@ -251,7 +251,13 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
         self.eval()
 
     def save_pretrained(self, save_directory, **kwargs: Any) -> None:
-        """Write ``config.json`` (recording the weights' dtype) and the safetensors weights."""
+        """Write ``config.json`` (recording the weights' dtype) and the safetensors weights.
+
+        A sharded model (FSDP2) is gathered and written by rank 0: every rank must call this."""
+        if any(type(p).__name__ == "DTensor" for p in self.parameters()):
+            from .distributed import save_sharded
+
+            return save_sharded(self, save_directory, **kwargs)
         saved = self.config.dtype
         self.config.dtype = str(self.dtype).removeprefix("torch.")
         try:
