@@ -1,6 +1,7 @@
 """The 2-process half of tests/test_torch_distributed.py: ``python _distributed_torch_worker.py FOLDER``.
 
-``FOLDER`` holds ``init/`` (a checkpoint) and ``batch.pt`` (the global batch). Two processes
+``FOLDER`` holds ``init/`` (a checkpoint), ``base/`` and ``masked_lm/`` (checkpoints of
+the base model and of the tied masked-LM head) and ``batch.pt`` (the global batch). Two processes
 (``torch.multiprocessing.spawn``, gloo on CPU) each take their half of the batch and run one
 SGD step under DDP, FSDP2 and FSDP2 with bf16 mixed precision; each result is saved with
 ``save_pretrained`` into ``FOLDER/<case>/``, for the test to compare with one process.
@@ -65,6 +66,16 @@ def run(rank: int, folder: Path, world: int) -> None:
     # FSDP2, float32: gradients reduce-scattered, each rank steps its shards.
     sgd_step(model, local)
     model.save_pretrained(folder / "fsdp")
+
+    # A base checkpoint into a head: the head is missing and initialised, then sharded.
+    load_sharded(Model, folder / "base").save_pretrained(folder / "sharded_from_base")
+    # Tied weights (the MLM projection is the word embedding table): the tie must survive.
+    from polyformer import DistilBertForMaskedLM
+
+    masked_lm = load_sharded(DistilBertForMaskedLM, folder / "masked_lm")
+    projection = masked_lm.vocab_projector.weight
+    assert projection is masked_lm.distilbert.embeddings.word_embeddings.weight, "the tie was broken"
+    masked_lm.save_pretrained(folder / "masked_lm_roundtrip")
 
     # FSDP2 with mixed precision: bf16 weights for the compute, float32 gradient reduction and master weights.
     policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
 
-from polyformer import DistilBertConfig, DistilBertForSequenceClassification  # noqa: E402
+from polyformer import DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification, DistilBertModel  # noqa: E402,E501
 from polyformer.core.checkpoint import find_weight_files, load_tensors  # noqa: E402
 
 WORKER = Path(__file__).with_name("_distributed_torch_worker.py")
@@ -52,6 +52,8 @@ def runs(tmp_path_factory):
     batch = {"input_ids": torch.randint(1, 99, (4, 8), generator=generator), "attention_mask": mask,
              "labels": torch.tensor([0, 2, 1, 2])}
     torch.save(batch, folder / "batch.pt")
+    DistilBertModel(tiny_config()).save_pretrained(folder / "base")
+    DistilBertForMaskedLM(tiny_config()).save_pretrained(folder / "masked_lm")
     result = subprocess.run([sys.executable, str(WORKER), str(folder), free_port()], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -109,6 +111,30 @@ def test_load_sharded_then_save_gives_back_the_checkpoint(runs):
     assert roundtrip.keys() == original.keys()
     for name in original:
         np.testing.assert_array_equal(roundtrip[name], original[name], err_msg=name)
+
+
+def test_load_sharded_keeps_tied_weights_tied(runs):
+    folder, _ = runs
+    # The worker asserted the tie after loading; the saved checkpoint holds the table once
+    # (under the embedding's name, as from_pretrained's models save it) and bit for bit.
+    original, roundtrip = weights(folder / "masked_lm"), weights(folder / "masked_lm_roundtrip")
+    assert "vocab_projector.weight" not in roundtrip
+    assert roundtrip.keys() == original.keys()
+    for name in original:
+        np.testing.assert_array_equal(roundtrip[name], original[name], err_msg=name)
+
+
+def test_load_sharded_initialises_a_head_the_base_checkpoint_lacks(runs):
+    folder, _ = runs
+    base, loaded = weights(folder / "base"), weights(folder / "sharded_from_base")
+    for name, array in base.items():  # checkpoint names without the "distilbert." prefix map onto the head's
+        np.testing.assert_array_equal(loaded[f"distilbert.{name}"], array, err_msg=name)
+    head = sorted(set(loaded) - {f"distilbert.{name}" for name in base})
+    assert head == ["classifier.bias", "classifier.weight", "pre_classifier.bias", "pre_classifier.weight"]
+    # Initialised as from_pretrained initialises them: N(0, initializer_range=0.02), biases 0.
+    # pre_classifier.weight has 32 * 32 draws, so its std is 0.02 within about 5 %; 0.015 to 0.025 leaves margin.
+    assert 0.015 < loaded["pre_classifier.weight"].std() < 0.025
+    assert not loaded["pre_classifier.bias"].any() and not loaded["classifier.bias"].any()
 
 
 def test_fsdp_mixed_precision_matches_one_process_computed_the_same_way(runs):

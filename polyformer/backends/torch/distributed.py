@@ -19,6 +19,7 @@ know about sharding:
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Callable
 
@@ -32,12 +33,9 @@ from ...core.hub import resolve_folder
 from ...core.modeling import _check_float_kinds, _route_tied_weights, map_checkpoint_names
 from . import layers
 
-__all__ = ["is_sharded", "shard_model", "load_sharded", "save_sharded", "default_mesh"]
+logger = logging.getLogger(__name__)
 
-
-def is_sharded(model: nn.Module) -> bool:
-    """Whether any parameter of ``model`` is a ``DTensor`` (FSDP2, tensor parallel...)."""
-    return any(isinstance(p, DTensor) for p in model.parameters())
+__all__ = ["shard_model", "load_sharded", "save_sharded", "default_mesh"]
 
 
 def default_mesh() -> DeviceMesh:
@@ -132,12 +130,18 @@ def load_sharded(
                 if old is None:  # a persistent buffer: small, and never sharded
                     new_state[target] = handle.get_tensor(name)
                     continue
-                new_state[target] = nn.Parameter(_read_placed(handle.get_slice(name), old), requires_grad=old.requires_grad)
+                new_state[target] = nn.Parameter(_read_placed(handle.get_slice(name), old, mesh.device_type), requires_grad=old.requires_grad)
 
     tied = model._tied_targets()
     missing = [name for name in params if name not in new_state and name not in tied]
     if missing:
-        _initialize_missing_sharded(model, missing, params, new_state)
+        _initialize_missing_sharded(model, missing, params, new_state, mesh)
+        logger.warning("%s: weights not in the checkpoint %s, newly initialised: %s. Train the model before using it.",
+                       cls.__name__, folder, ", ".join(missing))
+    unexpected = sorted(name for name, target in mapping.items() if target not in model_shapes)
+    if unexpected:
+        logger.warning("%s: checkpoint %s has weights the model does not use: %s", cls.__name__, folder,
+                       ", ".join(unexpected))
     for target in tied:  # the very same Parameter under both names keeps the tie
         new_state[target] = new_state[cls.tied_weights[target]]
     # assign=True makes these the model's parameters; FSDP2's post-load hook re-registers its shards.
@@ -157,15 +161,15 @@ def load_sharded(
     return model
 
 
-def _read_placed(tensor_slice: Any, old: torch.Tensor) -> torch.Tensor:
+def _read_placed(tensor_slice: Any, old: torch.Tensor, device: str) -> torch.Tensor:
     """This rank's part of one checkpoint tensor, as a tensor placed like ``old``.
 
     For one ``Shard(dim)`` (FSDP2) only this rank's rows are read, chunked as DTensor
     chunks (``torch.chunk``: sizes rounded up, the last ones shorter or empty).
     """
     dtype = old.dtype
-    if not isinstance(old, DTensor):
-        return tensor_slice[:].to(dtype)
+    if not isinstance(old, DTensor):  # a parameter shard_fn left whole
+        return tensor_slice[:].to(dtype).to(device)
     mesh, placements = old.device_mesh, old.placements
     if mesh.ndim == 1 and isinstance(placements[0], Shard):
         dim = placements[0].dim
@@ -182,14 +186,17 @@ def _read_placed(tensor_slice: Any, old: torch.Tensor) -> torch.Tensor:
     return distribute_tensor(tensor_slice[:].to(dtype).to(mesh.device_type), mesh, placements, src_data_rank=None)
 
 
-def _initialize_missing_sharded(model: nn.Module, missing: list[str], params: dict, new_state: dict) -> None:
+def _initialize_missing_sharded(model: nn.Module, missing: list[str], params: dict, new_state: dict,
+                                mesh: DeviceMesh) -> None:
     """Initialise weights the checkpoint lacks, the same on every rank, then keep this rank's part.
 
     Each is initialised whole (one at a time) by the model's own ``_init_weights``, under
     a seed drawn from rank 0's generator and broadcast, so the ranks agree.
     """
-    seed = torch.randint(0, 2**62, (1,), dtype=torch.int64)
-    dist.broadcast(seed, src=0)
+    device = mesh.device_type
+    group = mesh.get_group() if mesh.ndim == 1 else dist.group.WORLD
+    seed = torch.randint(0, 2**62, (1,), dtype=torch.int64).to(device)
+    dist.broadcast(seed, src=dist.get_global_rank(group, 0), group=group)
     for number, name in enumerate(missing):
         old = params[name]
         module_name, _, attr = name.rpartition(".")
@@ -201,7 +208,9 @@ def _initialize_missing_sharded(model: nn.Module, missing: list[str], params: di
             model._init_weights(module, only={attr})
         module._parameters[attr] = old
         placed = full.detach()
-        if isinstance(old, DTensor):
+        if not isinstance(old, DTensor):  # a parameter shard_fn left whole
+            placed = placed.to(device)
+        else:
             placed = distribute_tensor(placed.to(old.device_mesh.device_type), old.device_mesh, old.placements,
                                        src_data_rank=None)
         new_state[name] = nn.Parameter(placed, requires_grad=old.requires_grad)
