@@ -135,8 +135,8 @@ def run(dim: int = 512, layers: int = 4, vocab: int = 30522, batch: int = 8, seq
         model.save_pretrained(folder)
         del model
         options["warmup"] = str(Path(out, "warmup"))
-        DistilBertForSequenceClassification(
-            DistilBertConfig(vocab_size=16, dim=8, n_layers=1, n_heads=2, hidden_dim=8)).save_pretrained(options["warmup"])
+        tiny = DistilBertConfig(vocab_size=16, dim=8, n_layers=1, n_heads=2, hidden_dim=8)
+        DistilBertForSequenceClassification(tiny).save_pretrained(options["warmup"])
 
         one = _spawn(1, "ddp", folder, options, out)[0]["seconds_per_step"]
         many = max(r["seconds_per_step"] for r in _spawn(world, "ddp", folder, options, out))

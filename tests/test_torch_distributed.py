@@ -18,7 +18,12 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
 
-from polyformer import DistilBertConfig, DistilBertForMaskedLM, DistilBertForSequenceClassification, DistilBertModel  # noqa: E402,E501
+from polyformer import (  # noqa: E402
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    DistilBertForSequenceClassification,
+    DistilBertModel,
+)
 from polyformer.core.checkpoint import find_weight_files, load_tensors  # noqa: E402
 
 WORKER = Path(__file__).with_name("_distributed_torch_worker.py")

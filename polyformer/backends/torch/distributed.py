@@ -130,7 +130,8 @@ def load_sharded(
                 if old is None:  # a persistent buffer: small, and never sharded
                     new_state[target] = handle.get_tensor(name)
                     continue
-                new_state[target] = nn.Parameter(_read_placed(handle.get_slice(name), old, mesh.device_type), requires_grad=old.requires_grad)
+                local = _read_placed(handle.get_slice(name), old, mesh.device_type)
+                new_state[target] = nn.Parameter(local, requires_grad=old.requires_grad)
 
     tied = model._tied_targets()
     missing = [name for name in params if name not in new_state and name not in tied]
