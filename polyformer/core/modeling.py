@@ -417,12 +417,18 @@ class PreTrainedModelMixin:
             raise TypeError(f"save_pretrained() got unexpected arguments: {', '.join(sorted(kwargs))}")
         if not safe_serialization:
             raise ValueError("polyformer writes safetensors only (safe_serialization=False is not supported)")
+        self._write_pretrained(save_directory, self._export_canonical(), self.canonical_class_name(),
+                               max_shard_size=max_shard_size)
+
+    def _write_pretrained(self, save_directory: str | os.PathLike, tensors: dict[str, Any], class_name: str, *,
+                          max_shard_size: int | str = "5GB") -> None:
+        """Write ``tensors`` (canonical names) and the config, together. Also used by sharded saves,
+        whose tensors are gathered first (``backends/torch/distributed.py``)."""
         save_directory = Path(save_directory)
         if save_directory.is_file():
             raise NotADirectoryError(f"save_directory '{save_directory}' is a file; expected a folder")
-        tensors = self._export_canonical()
         config = copy.deepcopy(self.config)
-        config.architectures = [self.canonical_class_name()]
+        config.architectures = [class_name]
         config.dtype = _weights_dtype(tensors) or config.dtype  # as transformers does, so dtype="auto" works
         with folder_transaction(save_directory):  # weights and config are committed together
             save_tensors(tensors, save_directory, max_shard_size=max_shard_size)

@@ -299,11 +299,17 @@ class PreTrainedModel(nn.Module, PreTrainedModelMixin):
     def save_pretrained(self, save_directory, **kwargs: Any) -> None:
         """Write ``config.json`` (recording the weights' dtype) and the safetensors weights.
 
+        A sharded model (FSDP2) is gathered and written by rank 0: every rank must call this.
+
         Args:
             save_directory: the folder to write (created if needed).
             **kwargs: ``max_shard_size`` and ``safe_serialization``, as for
                 ``PreTrainedModelMixin.save_pretrained`` (``polyformer.core.modeling``).
         """
+        if any(type(p).__name__ == "DTensor" for p in self.parameters()):
+            from .distributed import save_sharded
+
+            return save_sharded(self, save_directory, **kwargs)
         saved = self.config.dtype
         self.config.dtype = str(self.dtype).removeprefix("torch.")
         try:
