@@ -8,6 +8,9 @@ loaded by both libraries. Measured in one run, as ratios ours / transformers:
 * forward time on a batch of ``--batch`` clips of ``--seconds`` s at 16 kHz (eval mode, no
   gradients), medians over interleaved repeats so that machine noise hits both alike
   (target <= 0.9x);
+* our Keras and Flax forwards on the same folder and clips, each on its framework's compiled
+  path (``tf.function(jit_compile=True)``, ``jax.jit``), timed in the same interleaved rounds,
+  as ratios to our PyTorch (target <= 1.3x);
 * peak memory of the forward: each library runs it in a fresh process, which resets its peak
   resident-set size (``/proc/self/clear_refs``) after loading the model and making the inputs,
   and reads it (``VmHWM``) after the forward; the figure is that peak minus the memory held
@@ -70,6 +73,29 @@ def measure_memory(library: str, folder: str, batch: int, seconds: float, thread
     print((_status_kib("VmHWM") - before) * 1024)
 
 
+def _compiled_forward(framework: str, folder: str, values: np.ndarray):
+    """Our ``framework`` model's forward on ``values``, compiled once (outside the timing): a function returning numpy."""
+    import polyformer
+
+    model = polyformer.AutoModel.from_pretrained(folder, framework=framework)
+    if framework == "keras":
+        import tensorflow as tf
+
+        inputs = tf.constant(values)
+        forward = tf.function(lambda x: model({"input_values": x}, training=False).last_hidden_state, jit_compile=True)
+        run = lambda: forward(inputs).numpy()  # noqa: E731
+    elif framework == "flax":
+        import jax
+
+        inputs = jax.numpy.asarray(values)
+        forward = jax.jit(lambda params, x: model(x, params=params).last_hidden_state)
+        run = lambda: np.asarray(forward(model.params, inputs).block_until_ready())  # noqa: E731
+    else:
+        raise ValueError(f"--frameworks: {framework!r} is not one of keras, flax")
+    run()  # compile
+    return run
+
+
 def _clips(batch: int, seconds: float) -> np.ndarray:
     rng = np.random.default_rng(0)
     return (rng.standard_normal((batch, int(seconds * SAMPLING_RATE))) * 0.1).astype(np.float32)
@@ -82,6 +108,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--memory-runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument("--frameworks", default="keras,flax",
+                        help="our other frameworks to time against our PyTorch (comma-separated; '' for none)")
     parser.add_argument("--output", default="bench/results/wav2vec2.json")
     parser.add_argument("--memory-child", nargs=2, metavar=("LIBRARY", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -115,14 +143,24 @@ def main() -> None:
             with torch.inference_mode():
                 return ours(values).last_hidden_state
 
-        results["max_abs_diff"] = float((run_theirs() - run_ours()).abs().max())
-        times = {"transformers": [], "polyformer": []}
+        reference = run_ours().numpy()
+        results["max_abs_diff"] = float(np.abs(run_theirs().numpy() - reference).max())
+        runners = {"transformers": run_theirs, "polyformer": run_ours}
+        for framework in filter(None, args.frameworks.split(",")):
+            runners[framework] = _compiled_forward(framework, folder, values.numpy())
+            results[f"max_abs_diff_{framework}"] = float(np.abs(np.asarray(runners[framework]()) - reference).max())
+        times = {name: [] for name in runners}
         for _ in range(args.repeats):
-            times["transformers"].append(timed(run_theirs))
-            times["polyformer"].append(timed(run_ours))
+            for name, run in runners.items():
+                times[name].append(timed(run))
         for name, values_ in times.items():
             results[f"forward_{name}_s"] = statistics.median(values_)
         results["forward_ratio"] = results["forward_polyformer_s"] / results["forward_transformers_s"]
+        for framework in runners:
+            if framework not in ("transformers", "polyformer"):
+                # paired round by round, so that a busy moment of the machine hits both
+                ratios = [a / b for a, b in zip(times[framework], times["polyformer"])]
+                results[f"forward_{framework}_over_torch"] = statistics.median(ratios)
         del theirs, ours
 
         peaks = {"transformers": [], "polyformer": []}
