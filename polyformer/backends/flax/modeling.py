@@ -65,6 +65,7 @@ from .layers import (
     to_canonical_layout,
     to_flax_layout,
 )
+from .sharding import load_sharded, place_weight
 
 __all__ = ["FlaxPreTrainedModel", "BaseModule", "SWITCHES", "bind_inputs", "output_flags", "register_output_pytree",
            "resolve_dtype"]
@@ -260,6 +261,17 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, mesh=None, partition_rules=None, **kwargs: Any):
+        """The mixin's ``from_pretrained``; with a ``jax.sharding.Mesh``, each weight goes to its shards as it is read
+        (``partition_rules``: ``"data"``, ``"tensor"`` or ``(regex, PartitionSpec)`` pairs; see :mod:`.sharding`)."""
+        if mesh is None and partition_rules is None:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if mesh is None:
+            raise ValueError(f"{cls.__name__}.from_pretrained: partition_rules={partition_rules!r} needs a mesh "
+                             f"(mesh=jax.sharding.Mesh(...)) to place the weights on")
+        return load_sharded(cls, pretrained_model_name_or_path, mesh, partition_rules, **kwargs)
+
+    @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
         if isinstance(dtype, str) and dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
             dtype = config.dtype
@@ -285,8 +297,8 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
                 continue
             path = self._paths[name]
             array = to_flax_layout(path, np.asarray(array))
-            # Floating weights take the model's dtype; anything else (integer buffers) keeps its own.
-            flat[path] = jnp.asarray(array, dtype=self.dtype if jnp.issubdtype(array.dtype, jnp.floating) else None)
+            # Floating weights take the model's dtype; on its shards when loading onto a mesh (sharding.py).
+            flat[path] = place_weight(path, array, self.dtype)
         self.params = unflatten_dict(flat)
 
     def _initialize_missing(self, names: list[str]) -> None:
