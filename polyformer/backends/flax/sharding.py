@@ -197,8 +197,9 @@ def place_weight(path: tuple[str, ...], array: np.ndarray, dtype: Any) -> jax.Ar
     if placement is None:
         return jnp.asarray(array)
     mesh, rules = placement
-    # device_put of a host array with a NamedSharding copies to each device only its slice.
-    return jax.device_put(array, NamedSharding(mesh, spec_for("/".join(path), tuple(array.shape), rules, mesh)))
+    sharding = NamedSharding(mesh, spec_for("/".join(path), tuple(array.shape), rules, mesh))
+    # Each of this process's devices receives only its slice (on many hosts, only the local devices' slices).
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
 def load_sharded(cls: type, pretrained_model_name_or_path: Any, mesh: Mesh, partition_rules: Any = None,
