@@ -105,7 +105,17 @@ for name, (class_name, config, q_path) in CASES.items():
         expected[k].dtype == exported[k].dtype and np.array_equal(expected[k], exported[k]) for k in expected)
     reloaded_unsharded = all(len(x.sharding.device_set) == 1 for x in jax.tree_util.tree_leaves(reloaded.params))
 
+    per_device = {}
+    for array in jax.tree_util.tree_leaves(sharded.params):
+        for shard in array.addressable_shards:
+            per_device[shard.device.id] = per_device.get(shard.device.id, 0) + shard.data.nbytes
+
     results[name] = {
+        "max_device_bytes": max(per_device.values()),
+        "share_bytes": sum(int(a.nbytes) // (2 if any(a.sharding.spec) else 1)  # split over "model" (2) or whole
+                           for a in jax.tree_util.tree_leaves(sharded.params)),
+        "weights_bytes": sum(int(a.nbytes) for a in expected.values()),
+        "largest_bytes": max(int(a.nbytes) for a in expected.values()),
         "q_spec": [None if a is None else str(a) for a in q_kernel.sharding.spec],
         "q_shard_shape": list(q_kernel.addressable_shards[0].data.shape),
         "q_shape": list(q_kernel.shape),
