@@ -66,6 +66,7 @@ from .layers import (
     to_canonical_layout,
     to_flax_layout,
 )
+from .sharding import load_sharded, place_weight, placing_on_mesh
 
 __all__ = ["FlaxPreTrainedModel", "BaseModule", "SWITCHES", "bind_inputs", "output_flags", "register_output_pytree",
            "resolve_dtype"]
@@ -262,6 +263,17 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
 
     # ---- the PreTrainedModelMixin contract ------------------------------------------
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, mesh=None, partition_rules=None, **kwargs: Any):
+        """The mixin's ``from_pretrained``; with a ``jax.sharding.Mesh``, each weight goes to its shards as it is read
+        (``partition_rules``: ``"data"``, ``"tensor"`` or ``(regex, PartitionSpec)`` pairs; see :mod:`.sharding`)."""
+        if mesh is None and partition_rules is None:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if mesh is None:
+            raise ValueError(f"{cls.__name__}.from_pretrained: partition_rules={partition_rules!r} needs a mesh "
+                             f"(mesh=jax.sharding.Mesh(...)) to place the weights on")
+        return load_sharded(cls, pretrained_model_name_or_path, mesh, partition_rules, **kwargs)
+
+    @classmethod
     def _from_config_for_loading(cls, config: PretrainedConfig, dtype: Any = None, **options: Any):
         if isinstance(dtype, str) and dtype == "auto":  # the dtype the checkpoint was saved in, as transformers' "auto"
             dtype = config.dtype
@@ -299,7 +311,9 @@ class FlaxPreTrainedModel(PreTrainedModelMixin):
             array = to_flax_layout(path, value.read() if fresh else np.asarray(value))
             # Floating weights take the model's dtype; anything else (integer buffers) keeps its own.
             floating = jnp.issubdtype(array.dtype, jnp.floating)
-            if fresh and (array.dtype == self.dtype or not floating):
+            if placing_on_mesh():  # loading onto a mesh: each weight goes to its shards (sharding.py)
+                flat[path] = place_weight(path, array, self.dtype)
+            elif fresh and (array.dtype == self.dtype or not floating):
                 if not array.flags.c_contiguous:  # a transposed kernel: one aligned copy, then no more
                     array = aligned_copy(array)
                 flat[path] = jax.device_put(array)
