@@ -29,7 +29,7 @@ from torch import nn
 from torch.distributed.tensor import DeviceMesh, DTensor, Replicate, Shard, distribute_tensor
 
 from ...core.checkpoint import FLOAT_DTYPES, CheckpointError, find_weight_files, read_tensor_infos
-from ...core.hub import resolve_folder
+from ...core.hub import pop_hub_options, resolve_model_folder
 from ...core.modeling import _check_float_kinds, _route_tied_weights, map_checkpoint_names
 from . import layers
 
@@ -95,8 +95,10 @@ def load_sharded(
     mesh = mesh if mesh is not None else default_mesh()
     shard_fn = shard_fn if shard_fn is not None else shard_model
     options = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.module_options}
-    folder = resolve_folder(pretrained_model_name_or_path)
-    config = cls._resolve_config(folder, config, kwargs)
+    hub_options = pop_hub_options(kwargs)  # a hub id downloads as for from_pretrained (safetensors only)
+    folder = resolve_model_folder(pretrained_model_name_or_path, config=config is None, use_safetensors=True,
+                                  **hub_options)
+    config = cls._resolve_config(folder, config, kwargs, hub_options)
     files = find_weight_files(folder, use_safetensors=True)  # safetensors only: each rank reads its rows alone
 
     model = cls._from_config_for_loading(config, dtype, **options)
