@@ -348,6 +348,20 @@ class FlaxWav2Vec2Module(BaseModule):
 
     def __call__(self, input_values=None, attention_mask=None, mask_time_indices=None, head_mask=None, train=False,
                  output_attentions=None, output_hidden_states=None, return_dict=None):
+        """The hidden state of every audio frame (about 20 ms each), and the convolutional features.
+
+        Args:
+            input_values: ``(batch, samples)`` raw audio, as the feature extractor makes it.
+            attention_mask: ``(batch, samples)``: 1 for audio samples, 0 for padding (None: all 1).
+            mask_time_indices: ``(batch, frames)``: True for the frames replaced by the masked embedding (SpecAugment).
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            train: dropout, LayerDrop and SpecAugment on (they draw from the ``dropout`` rng).
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )

@@ -379,6 +379,20 @@ class TFWav2Vec2Model(TFWav2Vec2PreTrainedModel):
 
     def call(self, input_values=None, attention_mask=None, mask_time_indices=None, head_mask=None,
              output_attentions=None, output_hidden_states=None, return_dict=None, training=None):
+        """The hidden state of every audio frame (about 20 ms each), and the convolutional features.
+
+        Args:
+            input_values: ``(batch, samples)`` raw audio, as the feature extractor makes it.
+            attention_mask: ``(batch, samples)``: 1 for audio samples, 0 for padding (None: all 1).
+            mask_time_indices: ``(batch, frames)``: True for the frames replaced by the masked embedding (SpecAugment).
+            head_mask: ``(heads,)`` or ``(layers, heads)``: 1 keeps an attention head, 0 masks it out.
+            output_attentions: also return each layer's attention weights (None: the config's value).
+            output_hidden_states: also return the hidden states after the embeddings and each layer
+                (None: the config's value).
+            return_dict: return the output dataclass, or False for a tuple of its non-None fields
+                (None: the config's value).
+            training: dropout, LayerDrop and SpecAugment on (``fit`` passes True).
+        """
         output_attentions, output_hidden_states, return_dict = self.resolve_output_flags(
             output_attentions, output_hidden_states, return_dict
         )
