@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 
 
+def is_one_waveform(inputs: Any) -> bool:
+    """Whether ``inputs`` is one clip (an array, a dict, a path, bytes, or a plain list of samples), not a dataset."""
+    return not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and isinstance(inputs[0], (int, float)))
+
+
 def load_audio(audio: Any, sampling_rate: int, task: str) -> np.ndarray:
     """A mono float32 waveform at ``sampling_rate`` from what a user gives.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import is_one_waveform, load_audio
 from .base import Pipeline, Row
 from .text_classification import ranked_labels, scores_of
 
@@ -18,7 +18,7 @@ class AudioClassificationPipeline(Pipeline):
     needs = ("feature_extractor",)
 
     def is_single(self, inputs: Any) -> bool:
-        return not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and isinstance(inputs[0], (int, float)))
+        return is_one_waveform(inputs)
 
     def preprocess(self, audio: Any) -> list[Row]:
         rate = self.feature_extractor.sampling_rate

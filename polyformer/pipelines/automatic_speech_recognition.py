@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import load_audio
+from .audio import is_one_waveform, load_audio
 from .base import Pipeline, Row
 
 
@@ -23,7 +23,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     needs = ("feature_extractor", "tokenizer")
 
     def is_single(self, inputs: Any) -> bool:
-        return not isinstance(inputs, (list, tuple)) or (len(inputs) > 0 and isinstance(inputs[0], (int, float)))
+        return is_one_waveform(inputs)
 
     @property
     def samples_per_frame(self) -> int:

@@ -172,12 +172,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ options
     def _step_parameters(self) -> dict[str, set[str]]:
-        steps = {}
-        for step in ("preprocess", "postprocess"):
-            signature = inspect.signature(getattr(self, step))
-            steps[step] = {name for name, p in list(signature.parameters.items())[1:]
-                           if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-        return steps
+        """The option names ``preprocess`` and ``postprocess`` take (read from their signatures once per class)."""
+        cls = type(self)
+        if "_steps" not in cls.__dict__:
+            cls._steps = _signature_options(cls)
+        return cls._steps
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, framework={self.framework!r})"
 
     def _check_options(self, options: dict[str, Any]) -> None:
         steps = self._step_parameters()
@@ -195,8 +197,13 @@ class Pipeline:
         post = {k: v for k, v in options.items() if k in steps["postprocess"]}
         return pre, post
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(task={self.task!r}, model={type(self.model).__name__}, framework={self.framework!r})"
+def _signature_options(cls: type) -> dict[str, set[str]]:
+    steps = {}
+    for step in ("preprocess", "postprocess"):
+        signature = inspect.signature(getattr(cls, step))
+        steps[step] = {name for name, p in list(signature.parameters.items())[2:]
+                       if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return steps
 
 
 def _check_batch_size(batch_size: Any) -> int:

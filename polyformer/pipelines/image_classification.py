@@ -43,9 +43,6 @@ class ImageClassificationPipeline(Pipeline):
     task = "image-classification"
     needs = ("image_processor",)
 
-    def is_single(self, inputs: Any) -> bool:
-        return not isinstance(inputs, (list, tuple)) and not _is_iterator(inputs)
-
     def preprocess(self, image: Any) -> list[Row]:
         processed = self.image_processor(images=load_image(image, self.task), return_tensors="np")
         return [Row(inputs={"pixel_values": np.asarray(processed["pixel_values"])[0]})]
@@ -54,9 +51,3 @@ class ImageClassificationPipeline(Pipeline):
         scores = scores_of(self.config, rows[0].outputs["logits"], function_to_apply)
         top_k = self.config.num_labels if top_k is None else min(top_k, self.config.num_labels)
         return ranked_labels(self.config, scores, top_k)
-
-
-def _is_iterator(value: Any) -> bool:
-    from collections.abc import Iterator
-
-    return isinstance(value, Iterator)
