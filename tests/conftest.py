@@ -8,6 +8,9 @@
   server of their own on 127.0.0.1. huggingface_hub is imported here, before the
   variable is set, so that its own offline switch (read once, at its import) stays off
   whatever order the tests run in.
+* Keras runs on TensorFlow (``KERAS_BACKEND``, unless the run chose another): the Keras tests
+  that use TensorFlow itself (``tf.function``, XLA) need it. ``test_keras_backends.py`` runs the
+  Keras conformance cases on the other backends, each in a process of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import huggingface_hub  # noqa: E402,F401  (see above: imported before HF_HUB_OFFLINE is set)
 import pytest  # noqa: E402

@@ -25,7 +25,7 @@ from polyformer.models.distilbert import modeling_keras  # noqa: E402
 from polyformer.models.distilbert.configuration import DistilBertConfig  # noqa: E402
 from polyformer.testing import assert_close, assert_outputs_close  # noqa: E402
 
-import keras  # noqa: E402  (after polyformer, which chose the TensorFlow backend)
+import keras  # noqa: E402  (on TensorFlow: see tests/conftest.py)
 import tensorflow as tf  # noqa: E402
 
 CONFIGS = {

@@ -31,7 +31,7 @@ from polyformer.core.checkpoint import find_weight_files, load_tensors  # noqa: 
 from polyformer.core.configuration import PretrainedConfig  # noqa: E402
 from polyformer.testing import assert_close, assert_outputs_close, assert_weights_equal  # noqa: E402
 
-import keras  # noqa: E402  (after polyformer, which chose the TensorFlow backend)
+import keras  # noqa: E402  (on TensorFlow: see tests/conftest.py)
 import tensorflow as tf  # noqa: E402
 
 ARCHS = ["DistilBert", "Bert"]

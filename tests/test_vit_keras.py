@@ -20,7 +20,7 @@ import polyformer  # noqa: E402
 from polyformer.backends.keras import layers  # noqa: E402
 from polyformer.testing import assert_outputs_close  # noqa: E402
 
-import keras  # noqa: E402  (after polyformer, which chose the TensorFlow backend)
+import keras  # noqa: E402  (on TensorFlow: see tests/conftest.py)
 import tensorflow as tf  # noqa: E402
 
 CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,

@@ -22,7 +22,7 @@ from polyformer.models.wav2vec2.masking import compute_mask_indices  # noqa: E40
 from polyformer.models.wav2vec2.modeling_keras import random_spans  # noqa: E402
 from polyformer.testing import assert_close, assert_outputs_close  # noqa: E402
 
-import keras  # noqa: E402  (after polyformer, which chose the TensorFlow backend)
+import keras  # noqa: E402  (on TensorFlow: see tests/conftest.py)
 import tensorflow as tf  # noqa: E402
 
 from test_wav2vec2 import CONFIGS, HEADS, QUIET, TINY, loss_inputs, waveforms  # noqa: E402

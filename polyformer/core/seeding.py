@@ -45,7 +45,7 @@ def _seed_flax(seed: int) -> None:
 #: Each framework set_seed knows: the modules it needs, and how it is seeded.
 SEEDED_FRAMEWORKS = {
     "torch": (("torch",), _seed_torch),
-    "keras": (("keras", "tensorflow"), _seed_keras),
+    "keras": (("keras",), _seed_keras),
     "flax": (("jax", "flax"), _seed_flax),
 }
 

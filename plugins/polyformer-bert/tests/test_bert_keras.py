@@ -23,7 +23,7 @@ pytest.importorskip("keras")
 
 import polyformer  # noqa: E402
 from polyformer.testing import assert_close, assert_outputs_close, assert_weights_equal  # noqa: E402
-from polyformer_bert import modeling_keras  # noqa: E402  (sets KERAS_BACKEND before keras is imported)
+from polyformer_bert import modeling_keras  # noqa: E402
 from polyformer_bert.configuration import BertConfig  # noqa: E402
 
 import keras  # noqa: E402

@@ -38,31 +38,16 @@ import numpy as np
 from flax.traverse_util import flatten_dict, unflatten_dict
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ...core import tensor_parallel
 from ...core.layer_names import LayerNames
 
 __all__ = ["data_parallel_rules", "tensor_parallel_rules", "layer_rules", "resolve_rules", "partition_specs",
            "shard_params", "load_sharded", "MODEL_AXIS"]
 
 #: The mesh axis the tensor-parallel rules split weights over, unless told otherwise.
-MODEL_AXIS = "model"
+MODEL_AXIS = tensor_parallel.MODEL_AXIS
 
 Rules = Sequence[tuple[str, PartitionSpec]]
-
-# The names the shared blocks give when an architecture keeps their defaults (BERT, ViT):
-# AttentionBlock's "query"/"key"/"value" and its "output/dense"; Intermediate's "dense";
-# the layer's own DenseAddNorm "output/dense" (directly under "layer.<i>").
-_BLOCK_DEFAULTS = (
-    (r"/(query|key|value)/", "column"),
-    (r"/attention/output/dense/", "row"),
-    (r"/intermediate/dense/", "column"),
-    (r"/layers?\.\d+/output/dense/", "row"),
-)
-# TransformerLayer's names for the architectures that use it (Wav2Vec2's are LayerNames' defaults).
-_KNOWN_LAYER_NAMES = (
-    LayerNames(),
-    LayerNames("attention", ("q_lin", "k_lin", "v_lin", "out_lin"), "sa_layer_norm", "ffn", ("lin1", "lin2"),
-               "output_layer_norm"),
-)
 
 
 def data_parallel_rules() -> list[tuple[str, PartitionSpec]]:
@@ -70,27 +55,18 @@ def data_parallel_rules() -> list[tuple[str, PartitionSpec]]:
     return [(r".*", PartitionSpec())]
 
 
-def _split(kind: str, axis: str) -> list[tuple[str, PartitionSpec]]:
-    """Specs for a dense layer's kernel ``(in, out)`` and bias ``(out,)``, split by columns or by rows."""
-    if kind == "column":  # each device computes some output features (whole heads, part of the FFN width)
-        return [(r"kernel$", PartitionSpec(None, axis)), (r"bias$", PartitionSpec(axis))]
-    # row: each device multiplies its slice of the input features; the partial sums are all-reduced,
-    # and the bias is added once, after the sum, so it stays replicated.
-    return [(r"kernel$", PartitionSpec(axis, None)), (r"bias$", PartitionSpec())]
+def _rules(splits: Sequence[tuple[str, str]], axis: str) -> list[tuple[str, PartitionSpec]]:
+    """Each linear's split (:mod:`polyformer.core.tensor_parallel`) -> rules for its kernel and bias."""
+    rules = []
+    for prefix, kind in splits:
+        kernel, bias = tensor_parallel.kernel_axes(kind, axis)
+        rules += [(prefix + "kernel$", PartitionSpec(*kernel)), (prefix + "bias$", PartitionSpec(*bias))]
+    return rules
 
 
 def layer_rules(names: LayerNames, axis: str = MODEL_AXIS) -> list[tuple[str, PartitionSpec]]:
     """Tensor-parallel rules for a ``TransformerLayer`` named by ``names`` (for an architecture with its own names)."""
-    q, k, v, out = (re.escape(n) for n in names.projections)
-    first, second = (re.escape(n) for n in names.feed_forward_linears)
-    attention, ffn = re.escape(names.attention), re.escape(names.feed_forward)
-    parts = [
-        (rf"/{attention}/({q}|{k}|{v})/", "column"),
-        (rf"/{attention}/{out}/", "row"),
-        (rf"/{ffn}/{first}/", "column"),
-        (rf"/{ffn}/{second}/", "row"),
-    ]
-    return [(prefix + suffix, spec) for prefix, kind in parts for suffix, spec in _split(kind, axis)]
+    return _rules(tensor_parallel.layer_splits(names), axis)
 
 
 def tensor_parallel_rules(axis: str = MODEL_AXIS, extra: Rules = ()) -> list[tuple[str, PartitionSpec]]:
@@ -99,11 +75,7 @@ def tensor_parallel_rules(axis: str = MODEL_AXIS, extra: Rules = ()) -> list[tup
     ``extra`` rules come first (first match wins), for an architecture's own additions.
     Whatever no rule names (embeddings, norms, convolutions, heads) is replicated.
     """
-    rules = list(extra)
-    for names in _KNOWN_LAYER_NAMES:
-        rules += layer_rules(names, axis)
-    rules += [(prefix + suffix, spec) for prefix, kind in _BLOCK_DEFAULTS for suffix, spec in _split(kind, axis)]
-    return rules + [(r".*", PartitionSpec())]
+    return list(extra) + _rules(tensor_parallel.linear_splits(), axis) + [(r".*", PartitionSpec())]
 
 
 def resolve_rules(partition_rules: Any, mesh: Mesh, model_class: type | None = None) -> list[tuple[str, PartitionSpec]]:

@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from .modeling import keras  # the backend sets KERAS_BACKEND before importing keras
+from .modeling import keras
 
 
 def _to_numpy(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return tuple(_to_numpy(v) for v in value)
-    return np.asarray(value) if value is not None else None
+    return keras.ops.convert_to_numpy(value) if value is not None else None
 
 
 def forward(model, inputs: dict[str, np.ndarray], *, train: bool = False, **flags: Any) -> dict[str, Any]:

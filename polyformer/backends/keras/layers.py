@@ -33,10 +33,9 @@ Names: the canonical name of a weight is the path of attribute names that leads 
 as the PyTorch model does. A name Keras reserves (``output``, ``input``) is held with a
 trailing underscore (``output_``): :func:`attribute_name` and :func:`set_layer` do that.
 
-Keras 3 runs here on TensorFlow: ``KERAS_BACKEND`` is set to ``tensorflow`` before Keras is
-first imported (unless the user chose one), and a Keras already running on another backend
-is reported. New code uses ``keras.ops``; TensorFlow is used where it is needed today
-(reading values only when running eagerly, the leaves' kernels).
+Everything is written in ``keras.ops``, so the blocks run on each Keras 3 backend (TensorFlow,
+JAX, PyTorch: whichever ``KERAS_BACKEND`` chose before Keras was first imported); the little that
+differs between backends is in :mod:`.engine`.
 """
 
 from __future__ import annotations
@@ -44,17 +43,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+from keras import ops
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
+from . import engine
 
 from ...core.layer_names import LayerNames
 from ...core import inputs  # noqa: E402
@@ -68,12 +65,6 @@ from ...core.numerics import (  # noqa: E402
     to_pair,
 )
 from ...core.outputs import BaseModelOutput  # noqa: E402
-
-if keras.backend.backend() != "tensorflow":
-    raise ImportError(
-        f"polyformer's Keras backend needs Keras on TensorFlow, but Keras runs on '{keras.backend.backend()}'. "
-        f"Set KERAS_BACKEND=tensorflow before importing keras (or use framework='flax' / 'torch')."
-    )
 
 __all__ = [
     "get_activation",
@@ -129,19 +120,19 @@ Initializer = Callable[..., Any]  # (shape, dtype=None) -> array
 def input_facts(name: str, x: Any, values: bool = True) -> inputs.Facts | None:
     """The dtype, shape and (when running eagerly) values of an input, for :mod:`polyformer.core.inputs`.
 
-    Inside ``tf.function`` (``fit``, ``predict``) tensors are symbolic: sizes may be unknown
-    (None) and values are not read.
+    While a function is traced (``fit``, ``predict``, ``tf.function``, ``jax.jit``) tensors are
+    symbolic: sizes may be unknown (None) and values are not read.
     """
     if x is None:
         return None
     if isinstance(x, (list, tuple, int, float, bool)):  # Python values: as numpy would hold them
         x = inputs.as_array(name, x)
-    dtype = getattr(x.dtype, "name", x.dtype)  # tf.DType or numpy dtype -> "int64"; KerasTensor: already a name
+    dtype = keras.backend.standardize_dtype(x.dtype)  # tf / torch / numpy dtype -> "int64"
     shape = getattr(x, "shape", None)
     shape = None if shape is None or getattr(shape, "rank", len(shape)) is None else tuple(shape)
     array = None
-    if values and (isinstance(x, np.ndarray) or (isinstance(x, tf.Tensor) and tf.executing_eagerly())):
-        array = np.asarray(x)
+    if values and engine.holds_values(x):
+        array = ops.convert_to_numpy(x)
     return inputs.Facts(name, str(dtype), shape, array)
 
 
@@ -212,13 +203,13 @@ def is_building_for_loading() -> bool:
 def skipped_when_loading(initialize: Initializer) -> Initializer:
     """``initialize``, except while a model is built for loading: then a new weight starts uninitialised.
 
-    Uninitialised memory (``tf.raw_ops.Empty``) costs no time to fill, and is not even resident
-    until the checkpoint's values are written into it.
+    Uninitialised memory (:func:`.engine.uninitialized`) costs no time to fill, and is not even
+    resident until the checkpoint's values are written into it.
     """
 
     def initialize_unless_loading(shape, dtype=None):
         if _BUILDING_FOR_LOADING.get():
-            return tf.raw_ops.Empty(shape=tuple(shape), dtype=tf.as_dtype(dtype or "float32"), init=False)
+            return engine.uninitialized(shape, dtype)
         return initialize(shape, dtype)
 
     return initialize_unless_loading
@@ -278,7 +269,7 @@ def set_layer(parent: keras.layers.Layer, name: str, layer: keras.layers.Layer |
     resized model has only its new weights. Compile a model again after replacing layers.
     """
     attribute = attribute_name(name)
-    old = vars(parent).get(attribute)
+    old = _attributes(parent).get(attribute)
     tracker = parent._tracker  # Keras has no public way to untrack a sub-layer
     locked = tracker.locked
     tracker.unlock()
@@ -291,12 +282,23 @@ def set_layer(parent: keras.layers.Layer, name: str, layer: keras.layers.Layer |
             tracker.lock()
 
 
+def _attributes(layer: keras.layers.Layer) -> dict[str, Any]:
+    """A layer's attributes by name, including the sub-layers Keras' PyTorch backend keeps apart.
+
+    On that backend a Keras layer is a ``torch.nn.Module``, which holds its sub-layers in
+    ``_modules`` rather than in the instance's ``__dict__``.
+    """
+    found = dict(vars(layer))
+    found.update(vars(layer).get("_modules") or {})
+    return found
+
+
 def _children(layer: keras.layers.Layer) -> Iterator[tuple[str, keras.layers.Layer]]:
-    """Public attributes holding layers (or lists of layers), in definition order, like torch's named_children.
+    """Public attributes holding layers (or lists of layers), like torch's named_children.
 
     One trailing underscore is dropped from the name (see :func:`attribute_name`).
     """
-    for name, value in vars(layer).items():
+    for name, value in _attributes(layer).items():
         if name.startswith("_"):
             continue
         if name.endswith("_"):
@@ -352,7 +354,7 @@ class Linear(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        y = tf.matmul(x, self.kernel)
+        y = ops.matmul(x, self.kernel)
         return y + self.bias if self.bias is not None else y
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
@@ -501,8 +503,8 @@ class LayerNorm(keras.layers.Layer):
         self.built = True
 
     def call(self, x):
-        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(variance + self.eps) * self.weight + self.bias
+        mean, variance = ops.moments(x, axes=[-1], keepdims=True)
+        return (x - mean) * ops.rsqrt(variance + self.eps) * self.weight + self.bias
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
         return {
@@ -566,7 +568,7 @@ class Embedding(keras.layers.Layer):
         return int(self.embeddings.shape[0])
 
     def call(self, ids):
-        return tf.gather(self.embeddings, ids)
+        return ops.take(self.embeddings, ids, axis=0)
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
         return {"weight": CanonicalWeight(self.embeddings, self._init)}
@@ -654,7 +656,7 @@ class OutputProjection(keras.layers.Layer):
         return self.embedding.embeddings if self.embedding is not None else self.weight
 
     def call(self, x):
-        return tf.matmul(x, self._matrix(), transpose_b=True) + self.bias
+        return ops.matmul(x, ops.transpose(self._matrix())) + self.bias
 
     def canonical_weights(self) -> dict[str, CanonicalWeight]:
         init = self.embedding._init if self.embedding is not None else self._init
@@ -742,7 +744,7 @@ def expand_attention_mask(attention_mask, input_shape: tuple, dtype):
         return None
     inputs.check_attention_mask(input_facts("attention_mask", attention_mask), tuple(input_shape))
     mask = ops.cast(attention_mask, dtype)[:, None, None, :]
-    return (1.0 - mask) * tf.as_dtype(dtype).min
+    return (1.0 - mask) * engine.lowest(dtype)
 
 
 def expand_head_mask(head_mask, num_layers: int, dtype) -> list:
@@ -1182,12 +1184,12 @@ def layer_drop(run: Callable, hidden_states, rate: float, seed_generator: keras.
     ``run`` returns ``(hidden_states, attention weights or None)``. The draw comes from
     ``seed_generator``, so ``keras.utils.set_random_seed`` makes it repeatable. Running eagerly, a
     skipped layer is not run and its weights are None (as in PyTorch). In a traced graph
-    (``fit``, ``tf.function``), where a draw cannot choose which code runs, the layer runs and
+    (``fit``, ``tf.function``, ``jax.jit``), where a draw cannot choose which code runs, the layer runs and
     its input is kept where the draw says skip (its weights zeroed): the same result and
     gradients (none for a skipped layer).
     """
     skip = keras.random.uniform((), seed=seed_generator) < rate
-    if tf.executing_eagerly():
+    if engine.holds_values(skip):
         return (hidden_states, None) if bool(skip) else run(hidden_states)
     new, weights = run(hidden_states)
     if weights is not None:

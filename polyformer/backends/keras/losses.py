@@ -12,8 +12,8 @@ from typing import Any
 
 from ...core import inputs
 from ...core.numerics import resolve_problem_type, to_pair
-from . import layers
-from .layers import input_facts, keras, ops  # the backend sets KERAS_BACKEND before importing keras
+from . import engine, layers
+from .layers import input_facts, keras, ops
 
 __all__ = [
     "sequence_classification_loss",
@@ -40,8 +40,8 @@ def cross_entropy(logits, labels, ignore_index: Any = IGNORE_INDEX):
     PyTorch, the result is NaN when every label is ignored.
     """
     logits = ops.cast(ops.reshape(logits, (-1, ops.shape(logits)[-1])), "float32")
-    labels = ops.reshape(ops.cast(labels, "int64"), (-1,))
-    keep = ops.not_equal(labels, ops.cast(ignore_index, "int64"))
+    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+    keep = ops.not_equal(labels, ops.cast(ignore_index, "int32"))
     losses = ops.sparse_categorical_crossentropy(ops.where(keep, labels, 0), logits, from_logits=True)
     keep = ops.cast(keep, "float32")
     return ops.sum(losses * keep) / ops.sum(keep)
@@ -104,10 +104,10 @@ def question_answering_loss(start_logits, end_logits, start_positions, end_posit
     batch = start_logits.shape[0]
     inputs.check_span_positions(input_facts("start_positions", start_positions, values=False), batch)
     inputs.check_span_positions(input_facts("end_positions", end_positions, values=False), batch)
-    ignored = ops.cast(ops.shape(start_logits)[1], "int64")
+    ignored = ops.cast(ops.shape(start_logits)[1], "int32")
 
     def clamped(positions):
-        positions = ops.cast(positions, "int64")
+        positions = ops.cast(positions, "int32")
         if len(positions.shape) > 1:
             positions = ops.squeeze(positions, -1)
         return ops.clip(positions, 0, ignored)
@@ -188,8 +188,8 @@ def ctc_negative_log_likelihood(log_probs, targets, input_lengths, target_length
     are its own. The alignment runs over ``2 * width + 1`` states, the tokens with a blank before,
     between and after them: each frame stays in its state, moves to the next, or skips a blank
     between two different tokens. Frames past an example's length leave its states as they are.
-    A transcript that cannot fit its frames gets +inf. A ``keras.ops.while_loop`` over the
-    frames, so it runs eagerly, traced and under XLA, and differentiates.
+    A transcript that cannot fit its frames gets +inf. The loop over the frames
+    (:func:`.engine.differentiable_loop`) runs eagerly, traced and under XLA, and differentiates.
     """
     batch, frames = ops.shape(log_probs)[0], ops.shape(log_probs)[1]
     width = ops.shape(targets)[1]
@@ -207,11 +207,9 @@ def ctc_negative_log_likelihood(log_probs, targets, input_lengths, target_length
         from_previous = ops.concatenate([impossible[:, :1], alpha[:, :-1]], axis=1)
         from_two_back = ops.where(can_skip, ops.concatenate([impossible, alpha[:, :-2]], axis=1), float("-inf"))
         advanced = _logsumexp(alpha, from_previous, from_two_back) + ops.take(emissions, frame, axis=1)
-        return frame + 1, ops.where((frame < input_lengths)[:, None], advanced, alpha)
+        return ops.where((frame < input_lengths)[:, None], advanced, alpha)
 
-    # maximum_iterations bounds the loop, which XLA needs to differentiate it.
-    _, alpha = ops.while_loop(lambda frame, alpha: frame < frames, step, (ops.convert_to_tensor(1, "int32"), first),
-                              maximum_iterations=frames - 1)
+    alpha = engine.differentiable_loop(1, frames, step, first)
     end = 2 * target_lengths
     last = ops.take_along_axis(alpha, end[:, None], axis=1)[:, 0]
     before = ops.take_along_axis(alpha, ops.maximum(end - 1, 0)[:, None], axis=1)[:, 0]

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from . import layers
-from .layers import keras, tf  # the backend sets KERAS_BACKEND before importing keras
+from . import distribution, engine
+from .layers import keras, ops
 from ...core.checkpoint import StoredTensor
 from ...core.configuration import PretrainedConfig
 from ...core.inputs import as_array
@@ -92,45 +93,25 @@ _ASSIGN_BLOCK_BYTES = 8 * 2**20
 
 
 def _assign_stored(weight: layers.CanonicalWeight, stored: StoredTensor) -> None:
-    """Copy a checkpoint tensor into its variable a block of rows at a time, in place.
+    """Copy a checkpoint tensor into its variable a block of rows at a time, in place where the backend can.
 
-    ``variable.assign`` of a whole array would have TensorFlow hold the value twice more for
+    ``variable.assign`` of a whole array would have the backend hold the value twice more for
     a moment (its own copy of the numpy array, then a new buffer for the variable): for a
-    vocabulary table, a third of a model. Each block is read into aligned memory that
-    TensorFlow takes as it is (:func:`_shared_tensor`) and written into the variable's own
-    buffer, so the extra memory is about one block. A transposed weight (a Dense kernel)
-    takes each block of checkpoint rows, transposed by TensorFlow, as a block of its columns.
+    vocabulary table, a third of a model. On TensorFlow and PyTorch each block is written into
+    the variable's own buffer (:func:`.engine.write_rows`), so the extra memory is about one
+    block; a transposed weight (a Dense kernel) takes each block of checkpoint rows as a block
+    of its columns. JAX arrays cannot be written into: the whole value is assigned.
     """
     variable = weight.variable
     if tuple(stored.shape) != weight.shape:
         raise ValueError(f"expected shape {weight.shape}, got {tuple(stored.shape)}")
     rank = len(stored.shape)
-    if rank == 0:
+    if rank == 0 or not engine.WRITES_IN_PLACE:
         weight.assign(stored.read())
         return
-    full = list(variable.shape)
     axis = rank - 1 if weight.transpose else 0  # the variable's axis along the checkpoint's rows
     for start, stop in stored.row_blocks(_ASSIGN_BLOCK_BYTES):
-        block = _shared_tensor(stored.read(start, stop))
-        if weight.transpose:
-            block = tf.transpose(block)
-        begin, end = [0] * rank, list(full)
-        begin[axis], end[axis] = start, stop
-        tf.raw_ops.ResourceStridedSliceAssign(ref=variable.handle, begin=begin, end=end, strides=[1] * rank,
-                                              value=tf.cast(block, variable.dtype))
-
-
-def _shared_tensor(array: np.ndarray):
-    """A TensorFlow tensor over ``array``'s own memory, through DLPack.
-
-    ``tf.convert_to_tensor`` copies every numpy array it is given. DLPack needs memory
-    aligned as TensorFlow's (what :class:`StoredTensor` reads into) and a dtype it can name;
-    bfloat16 and float8 arrays, which it cannot, are copied.
-    """
-    try:
-        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
-    except (BufferError, TypeError, tf.errors.InvalidArgumentError):
-        return tf.convert_to_tensor(array)
+        engine.write_rows(variable, stored.read(start, stop), start, stop, axis, weight.transpose)
 
 
 class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
@@ -150,9 +131,10 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         super().__init__(dtype=resolve_dtype(dtype, config), **kwargs)
         self.config = config
 
-    def __call__(self, *args: Any, **kwargs: Any):
-        """Run ``call``. The inputs may come as one dict (``model({"input_ids": ..., "labels": ...})``,
-        what tokenizers and ``fit`` give), positionally or by name; Python lists become arrays."""
+    def _model_inputs(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The inputs may come as one dict (``model({"input_ids": ..., "labels": ...})``, what
+        tokenizers and ``fit`` give), positionally or by name: all become ``call``'s arguments;
+        Python lists become arrays."""
         if args and isinstance(args[0], Mapping):  # a tokenizer's BatchEncoding is a Mapping too
             if len(args) > 1:
                 raise TypeError(f"{type(self).__name__}: inputs given as a dict take no other positional inputs; "
@@ -165,6 +147,16 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         args = tuple(_plain_inputs(value, self.main_input_name if index == 0 else f"positional input {index}")
                      for index, value in enumerate(args))
         kwargs = {key: _plain_inputs(value, key) for key, value in kwargs.items()}
+        return args, kwargs
+
+    def stateless_call(self, trainable_variables, non_trainable_variables, *args: Any, **kwargs: Any):
+        """Keras' functional call (what ``fit`` runs on the JAX backend), taking inputs as :meth:`__call__` does."""
+        args, kwargs = self._model_inputs(args, kwargs)
+        return super().stateless_call(trainable_variables, non_trainable_variables, *args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        """Run ``call`` on inputs given as :meth:`_model_inputs` takes them."""
+        args, kwargs = self._model_inputs(args, kwargs)
         try:
             return super().__call__(*args, **kwargs)
         except (ValueError, TypeError) as error:  # ModelInputError is a ValueError
@@ -183,9 +175,24 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         return {"dtype": self.dtype_policy, "initializer_range": self.config.initializer_range}
 
     def post_init(self) -> None:
-        """Call at the end of ``__init__``: every weight exists (each layer made its own); tie the vocabulary projection."""
+        """Call at the end of ``__init__``: every weight exists (each layer made its own); tie the vocabulary
+        projection, and place the weights as an active ``keras.distribution`` says (:mod:`.distribution`)."""
         self.built = True
         self.tie_weights()
+        distribution.place_variables(self)
+
+    @classmethod
+    def layout_map(cls, mesh: Any, *, axis: str = "model") -> "keras.distribution.LayoutMap":
+        """The ``keras.distribution.LayoutMap`` for ``ModelParallel`` over ``mesh``: tensor parallelism on ``axis``.
+
+        Build or load the model inside the distribution's scope (see :mod:`.distribution`)::
+
+            mesh = keras.distribution.DeviceMesh((1, 2), ("batch", "model"), keras.distribution.list_devices())
+            parallel = keras.distribution.ModelParallel(layout_map=Model.layout_map(mesh), batch_dim_name="batch")
+            with parallel.scope():
+                model = Model.from_pretrained(folder)
+        """
+        return distribution.layout_map(mesh, axis=axis)
 
     def init_weights(self) -> None:
         """Random-initialise every weight again (tied weights share one variable, initialised once)."""
@@ -272,6 +279,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
             self.set_output_embeddings(output)
         self.config.vocab_size = new_num_tokens
         self.tie_weights()
+        distribution.place_variables(self)
         return embeddings
 
     # ---- heads --------------------------------------------------------------------
@@ -284,6 +292,7 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
         new, merged = plan_head_pruning(self.config, heads_to_prune)  # checked first: a bad request changes nothing
         if new:
             self.base_model._prune_heads({layer: sorted(heads) for layer, heads in new.items()})
+            distribution.place_variables(self)
         self.config.pruned_heads = merged
 
     def _prune_heads(self, heads_to_prune: dict[int, list[int]]) -> None:
@@ -398,16 +407,26 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
             x["labels"] = y
         return x, None, sample_weight
 
-    def train_step(self, data):
-        return super().train_step(self._labels_into_inputs(data))
+    # Keras' JAX backend passes the training state before the data (``train_step(state, data)``);
+    # the other backends pass the data alone.
+    def train_step(self, *state_and_data):
+        *state, data = state_and_data
+        return super().train_step(*state, self._labels_into_inputs(data))
 
-    def test_step(self, data):
-        return super().test_step(self._labels_into_inputs(data))
+    def test_step(self, *state_and_data):
+        *state, data = state_and_data
+        return super().test_step(*state, self._labels_into_inputs(data))
 
-    def predict_step(self, data):
+    def predict_step(self, *state_and_data):
+        """The model's outputs as a plain dict, which ``predict()`` knows how to concatenate."""
+        *state, data = state_and_data
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         x = x if isinstance(x, Mapping) else {self.main_input_name: x}
-        return dict(self(x, training=False))  # a plain dict, which predict() knows how to concatenate
+        result = super().predict_step(*state, (x,))
+        if state:  # JAX: (outputs, non-trainable variables)
+            outputs, variables = result
+            return dict(outputs), variables
+        return dict(result)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The loss the model computed from its labels (plus any ``add_loss`` terms)."""
@@ -418,5 +437,5 @@ class TFPreTrainedModel(keras.Model, PreTrainedModelMixin):
                 f"input dict (e.g. 'labels', or 'start_positions' and 'end_positions') or pass them as y."
             )
         if self.losses:
-            loss = loss + tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
+            loss = loss + sum(ops.cast(extra, loss.dtype) for extra in self.losses)
         return loss

@@ -1,4 +1,4 @@
-"""Registers the Keras 3 (TensorFlow) backend through the ``polyformer`` entry-point group."""
+"""Registers the Keras 3 backend (on TensorFlow, JAX or PyTorch) through the ``polyformer`` entry-point group."""
 
 from ...core.hookspecs import hookimpl
 from ...core.registry import Backend
@@ -9,7 +9,7 @@ def register_backends(register):
     register(
         Backend(
             name="keras",
-            requires=("keras", "tensorflow"),
+            requires=("keras",),
             tensor_type="tf",
             to_tensor="polyformer.backends.keras.tensors:to_tensor",
             harness="polyformer.backends.keras.harness",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...backends.keras import heads, layers, losses
-from ...backends.keras.layers import keras, ops, tf
+from ...backends.keras.layers import keras, ops
 from ...backends.keras.modeling import TFPreTrainedModel
 from ...core import inputs as checks
 from ...core.numerics import conv_output_length, pruned_heads_of_layer
@@ -244,7 +244,8 @@ class TFWav2Vec2GumbelVectorQuantizer(layers.Block):
         # Wide logits (std 1), so that the Gumbel samples start spread over the codes.
         self.weight_proj = layers.Linear(config.conv_dim[-1], self.num_groups * self.num_vars, initializer_range=1.0,
                                          dtype=self.dtype_policy)
-        self.temperature = tf.Variable(2.0, trainable=False, dtype=tf.float32, name="gumbel_temperature")
+        self.temperature = self.add_weight(shape=(), initializer=keras.initializers.Constant(2.0), dtype="float32",
+                                           trainable=False, name="gumbel_temperature")
         self.seed_generator = keras.random.SeedGenerator()
 
     @staticmethod
