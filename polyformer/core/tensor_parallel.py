@@ -74,10 +74,10 @@ def linear_splits(extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]
 def kernel_axes(kind: str, axis: str = MODEL_AXIS) -> tuple[tuple, tuple]:
     """The mesh axes of a linear's kernel ``(in, out)`` and of its bias ``(out,)`` for a split ``kind``.
 
-    A row split leaves the bias whole: it is added once, after the partial sums are reduced.
+    A row split leaves the bias whole (no axes): it is added once, after the partial sums are reduced.
     """
     if kind == COLUMN:
         return (None, axis), (axis,)
     if kind == ROW:
-        return (axis, None), (None,)
+        return (axis, None), ()
     raise ValueError(f"unknown tensor-parallel split {kind!r}; expected {COLUMN!r} or {ROW!r}")

@@ -46,7 +46,7 @@ def layout_map(mesh: Any, *, axis: str = tensor_parallel.MODEL_AXIS) -> "keras.d
     for prefix, kind in tensor_parallel.linear_splits():
         kernel, bias = tensor_parallel.kernel_axes(kind, axis)
         result[f".*{prefix}weight"] = kernel  # a Linear's canonical "weight" is its Keras kernel
-        if any(bias):  # a bias left whole needs no key: unnamed variables are replicated
+        if bias:  # a bias left whole needs no key: unnamed variables are replicated
             result[f".*{prefix}bias"] = bias
     return result
 
