@@ -663,11 +663,18 @@ def _devices(framework: str) -> str:
             if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
                 devices.append("mps")
             return ", ".join(devices)
-        if framework == "keras":
-            _import_quietly("tensorflow")
-            import tensorflow as tf
+        if framework == "keras":  # Keras runs on the backend KERAS_BACKEND chose: its devices are that framework's
+            _import_quietly("keras")
+            import keras
 
-            return ", ".join(device.name.replace("/physical_device:", "") for device in tf.config.list_physical_devices())
+            backend = keras.backend.backend()
+            if backend == "tensorflow":
+                import tensorflow as tf
+
+                devices = ", ".join(d.name.replace("/physical_device:", "") for d in tf.config.list_physical_devices())
+            else:
+                devices = _devices({"jax": "flax"}.get(backend, backend))
+            return f"{devices} (on {backend})"
         if framework == "flax":
             _import_quietly("jax")
             import jax

