@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--limit", type=int, default=None, help="use only this many digits (a quick run)")
+    parser.add_argument("--seed", type=int, default=0, help="for the first weights and the shuffling")
     args = parser.parse_args(argv)
+    polyformer.set_seed(args.seed, frameworks=[args.framework])
 
     processor = ViTImageProcessor(size={"height": 16, "width": 16}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     pixels, labels, pictures = load_digits(processor)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
                        num_attention_heads=4, intermediate_size=128, num_labels=10,
                        id2label={i: str(i) for i in range(10)}, label2id={str(i): i for i in range(10)})
     model = polyformer.AutoModelForImageClassification.from_config(config, framework=args.framework)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     TRAINERS[args.framework](model, pixels[:split], labels[:split], args.epochs, args.batch_size,
                              args.learning_rate, rng)
 

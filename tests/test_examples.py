@@ -40,11 +40,12 @@ def test_text_classification_fine_tunes(minilm, framework, tmp_path):
 @pytest.mark.parametrize("framework", ["torch", "keras", "flax"])
 def test_vit_learns_digits(framework):
     pytest.importorskip("sklearn")
-    # 600 digits, 6 epochs: far from the full run's accuracy (0.64 after 5 epochs of all 1,797 digits), but
-    # above chance: on 120 held-out digits a model at chance (0.1) scores above 0.25 with odds below 1e-5
-    result = load("vit_digits").main(["--framework", framework, "--epochs", "6", "--limit", "600",
+    # 600 digits, 15 epochs, seeded (the example's --seed 0): held-out accuracy measured 0.59-0.72 over seeds 0
+    # and 1 in the three frameworks. 6 epochs were too few (0.19-0.44: one unseeded Keras run scored 0.225).
+    # A model at chance (0.1) scores above 0.4 on 120 held-out digits with odds far below 1e-9.
+    result = load("vit_digits").main(["--framework", framework, "--epochs", "15", "--limit", "600",
                                       "--batch-size", "32"])
-    assert result["accuracy"] > 0.25, result
+    assert result["accuracy"] > 0.4, result
 
 
 @pytest.mark.parametrize("framework", ["torch", "flax"])

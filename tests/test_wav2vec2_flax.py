@@ -117,7 +117,10 @@ def test_training_randomness_follows_the_dropout_rng():
         return as_numpy(model.module.apply({"params": model.params}, **inputs, train=train, output_hidden_states=True,
                                            rngs={"dropout": key} if train else {}))
 
-    first, again, other = run(jax.random.PRNGKey(1)), run(jax.random.PRNGKey(1)), run(jax.random.PRNGKey(2))
+    # Jitted once for the three keys (op by op, each run took ~8 s); the draws are the same either way.
+    run_training = jax.jit(lambda key: model.module.apply({"params": model.params}, **inputs, train=True,
+                                                          output_hidden_states=True, rngs={"dropout": key}))
+    first, again, other = (as_numpy(run_training(jax.random.PRNGKey(seed))) for seed in (1, 1, 2))
     for name in ("projected_states", "projected_quantized_states"):
         np.testing.assert_array_equal(first[name], again[name])
         assert not np.array_equal(first[name], other[name]), name
