@@ -197,7 +197,9 @@ class Pipeline:
         post = {k: v for k, v in options.items() if k in steps["postprocess"]}
         return pre, post
 
+
 def _signature_options(cls: type) -> dict[str, set[str]]:
+    """The options of ``cls.preprocess`` and ``cls.postprocess``: their parameters after ``self`` and the input."""
     steps = {}
     for step in ("preprocess", "postprocess"):
         signature = inspect.signature(getattr(cls, step))

@@ -17,6 +17,7 @@ Only the module of the backend Keras runs on is imported.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -62,7 +63,12 @@ def holds_values(x: Any) -> bool:
 
 def lowest(dtype: Any) -> float:
     """The most negative finite value of a float dtype (``"float32"``, ``"bfloat16"``...): the masked-out attention bias."""
-    return float(ml_dtypes.finfo(keras.backend.standardize_dtype(dtype)).min)
+    return _lowest(keras.backend.standardize_dtype(dtype))
+
+
+@functools.cache
+def _lowest(name: str) -> float:  # read at every forward: looked up once per dtype
+    return float(ml_dtypes.finfo(name).min)
 
 
 def uninitialized(shape: tuple[int, ...], dtype: Any = None):
@@ -110,8 +116,10 @@ def write_rows(variable: keras.Variable, block: np.ndarray, start: int, stop: in
                                               value=tf.cast(value, variable.dtype))
         return
     if BACKEND == "torch":
-        source = torch.from_numpy(np.ascontiguousarray(block)) if block.dtype != ml_dtypes.bfloat16 else \
-            torch.from_numpy(block.view(np.uint16).copy()).view(torch.bfloat16)
+        if block.dtype == ml_dtypes.bfloat16:  # numpy has no bfloat16 of its own: torch takes its bits
+            source = torch.from_numpy(block.view(np.uint16)).view(torch.bfloat16)
+        else:
+            source = torch.from_numpy(block)
         if transpose:
             source = source.T
         index = [slice(None)] * rank
